@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+// The one command-line program `distcomp`; each subcommand lives in its own thin file
+// (parse, compile options, call the room that does the work, map errors to exit codes).
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('distcomp')
+  .description('External computing resources for MInt workflows (WebAPI relay, polling agent, submit, SSH method)')
+  .version(pkg.version)
+  .showHelpAfterError()
+  .enablePositionalOptions();
+
+// subcommands: one line each
+// (registered below as they are built)
+
+await program.parseAsync(process.argv);
