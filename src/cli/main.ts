@@ -3,6 +3,9 @@
 // (parse, compile options, call the room that does the work, map errors to exit codes).
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { serverCommand } from './server-command.ts';
+import { userCommand } from './user-command.ts';
+import { tokenCommand } from './token-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -13,6 +16,8 @@ const program = new Command('distcomp')
   .enablePositionalOptions();
 
 // subcommands: one line each
-// (registered below as they are built)
+program.addCommand(serverCommand());
+program.addCommand(userCommand());
+program.addCommand(tokenCommand());
 
 await program.parseAsync(process.argv);

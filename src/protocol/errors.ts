@@ -1,0 +1,86 @@
+// One registry of every error a client of the relay can see: the protocol's historical code
+// (a number or a string, exactly as deployed clients compare it), the HTTP status, and the
+// message. Routes throw these; one error handler turns them into the envelope.
+
+export type WireCode = number | string;
+
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    /** The envelope's `code` (200 is success, so never this). */
+    readonly code: WireCode,
+    message: string,
+    /** HTTP status of the answer. */
+    readonly httpStatus: number,
+    /** Extra fields for the envelope entry. */
+    readonly extra: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const e =
+  <A extends unknown[]>(code: WireCode, httpStatus: number, message: (...a: A) => string) =>
+  (...a: A) =>
+    new ProtocolError(code, message(...a), httpStatus);
+
+/** The registry. Keys are stable names for tests and logs. */
+export const Errors = {
+  // -- any endpoint
+  forbidden: e('0005', 403, (endpoint: string) => `/mi-distcomp-api/${endpoint} への実行権がありません。`),
+  bodyTooLarge: e(413, 413, (limit: number) => `request body is larger than the limit of ${limit} bytes`),
+  notJson: e(400, 400, (detail: string) => `request body is not valid JSON: ${detail}`),
+  tooManyRequests: e(429, 429, (retryAfterS: number) => `too many requests; retry in ${retryAfterS} s`),
+  notFound: e(404, 404, (path: string) => `no such endpoint: ${path}`),
+  internal: e(500, 500, (id: string) => `internal error (request ${id}); the server keeps running`),
+
+  // -- add-calcinfo (HTTP 202 for all of them, as deployed)
+  noCalcInfo: e(400, 202, () => 'no calc-info entry in request body'),
+  calcInfoNotObject: e(400, 202, () => 'calc-info must be a JSON object'),
+  noRemoteSite: e(400, 202, () => 'no remote-site id'),
+  siteNotRegistered: e('400', 202, (site: string) => `missmatch remote-site id(${site})`),
+  siteNotForUser: e('400', 202, (site: string, user: string) => `remote-site id(${site}) is not open to user(${user})`),
+  noCommand: e(400, 202, () => 'no command entry'),
+  commandNotAllowed: e(401, 202, (command: string) => `invalid command name(${command})`),
+  badCalcInfoField: e(400, 202, (detail: string) => `invalid calc-info: ${detail}`),
+  unsafeFileName: e(400, 202, (map: string, name: string, why: string) =>
+    `invalid file name ${name} in ${map}: it ${why}; names must be relative paths that stay inside the working directory`),
+
+  // -- workflow-side accept_id checks
+  noAcceptIdInBody: e(400, 400, () => 'There is no accept id in request body'),
+  noKeyInArgs: e(400, 400, (key: string) => `There is no key(${key}) in request args`),
+  emptyKeyInArgs: e(400, 400, (key: string) => `There is no value for key(${key}) in request args`),
+  unknownAcceptId: e(400, 400, (id: string) => `There is no data related accept id(${id}) in internal dictionary`),
+  alreadyStarted: e(401, 400, (id: string) => `calcuration have been started at the remote. accept_id(${id})`),
+  alreadyAllowed: e(401, 400, (id: string) => `already wait calcurate. accept_id(${id})`),
+  cancelInFlight: e(401, 400, (progress: string, id: string) =>
+    `calcuration have been started at the remote. (status = ${progress} / accept_id = ${id})`),
+  cancelNotAllowed: e(401, 400, (id: string) => `calcuration have not been allow-wait. accept_id(${id})`),
+  // calc-status / calc-progress / get-calc-result: HTTP 200, code 400
+  noInformation: e(400, 200, (id: string) => `There is no information about the id(${id})`),
+  cannotReturn: e(400, 200, (progress: string, id: string) => `calc can not return(status = ${progress} / accept_id = ${id})`),
+
+  // -- remote side (HTTP 200 so deployed pollers read the code; they stop on non-200 codes)
+  unknownSite: e('400', 200, (site: string) => `Your site-id(${site}) does not match in the list that acceptable to.`),
+  siteClosedToUser: e('400', 200, (site: string) => `Your site-id(${site}) is not open to the user of this token.`),
+  nothingToDo: e('0300', 200, (site: string) => `There is no information for accept_id(None), about the your site id(${site})`),
+  noSiteIdInBody: e(400, 200, () => 'There is no site id in request body'),
+  remoteUnknownAcceptId: e(400, 200, (id: string, site: string) =>
+    `There is no information for accept_id(${id}), about the your site id(${site})`),
+  notAllowedYet: e(400, 200, (site: string) => `There is no information which can calc(no wait allow), about the your site id(${site})`),
+  wrongState: e(401, 200, (endpoint: string, progress: string, status: string, site: string) =>
+    `${endpoint} refused: the calc is in progress "${progress}" (status "${status}"), about the your site id(${site})`),
+  noResultKey: e(401, 200, () => "There is no 'result' key in request body"),
+  unknownCalcEndResult: e(402, 200, (result: string) => `unknown calc status(${result})`),
+  unknownEndSendResult: e(402, 200, (result: string) => `unknown string(${result}) in end-send body`),
+  noResultFilesKey: e(401, 200, () => "There is no 'result_files' key in request body"),
+  badResultFiles: e(401, 200, (detail: string) => `invalid result_files: ${detail}`),
+
+  // -- our extensions
+  badQuery: e(400, 400, (detail: string) => `invalid query: ${detail}`),
+  badBody: e(400, 400, (detail: string) => `invalid request body: ${detail}`),
+  loginFailed: e('0005', 403, () => 'login failed: unknown login id or wrong password'),
+} as const;
+
+export type ErrorKey = keyof typeof Errors;

@@ -1,0 +1,110 @@
+// The relay as a fastify app: auth, body parsing, the error envelope, the routes.
+// Built without listening, so route tests can use inject() and start-server.ts can listen.
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Errors, ProtocolError } from '../protocol/errors.ts';
+import { envelope } from '../protocol/envelope.ts';
+import type { Relay } from './relay.ts';
+import type { TokenAuth } from './token-auth.ts';
+import { endpointOf } from './routes/route-helpers.ts';
+import { workflowRoutes } from './routes/workflow-routes.ts';
+import { remoteRoutes } from './routes/remote-routes.ts';
+import { extensionRoutes, type LoginService } from './routes/extension-routes.ts';
+
+export const API_PREFIX = '/mi-distcomp-api/';
+/** Advertised on every answer so our clients know which extensions they may use. */
+export const FEATURES = 'long-poll';
+
+export interface AppOptions {
+  relay: Relay;
+  auth: TokenAuth;
+  login: LoginService;
+  log: Logger;
+  bodyLimitBytes: number;
+  rateLimitPerMinute: number;
+  https?: { cert: Buffer; key: Buffer } | null;
+}
+
+/** Paths that need no token. */
+const OPEN_PATHS = new Set(['/mi-distcomp-api/x/login', '/mi-distcomp-api/x/features']);
+
+export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
+  const opts: FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } } = {
+    loggerInstance: o.log,
+    // one line per request only at debug level (onResponse hook below)
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: o.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    // long polls last up to a minute; large JSON bodies on slow links take longer
+    requestTimeout: 3_600_000,
+    keepAliveTimeout: 75_000,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+  };
+  if (o.https) opts.https = o.https;
+  const app = Fastify(opts) as unknown as FastifyInstance;
+
+  app.decorateRequest('user', null);
+
+  // Any content type is read as JSON (deployed clients send application/json; curl -d does not).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch (err) {
+      done(Errors.notJson((err as Error).message), undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-distcomp-features', FEATURES);
+    const path = req.url.split('?')[0] ?? '';
+    if (OPEN_PATHS.has(path)) return;
+    req.user = o.auth.userOf(req.headers.authorization);
+    if (!req.user) throw Errors.forbidden(endpointOf(req.url));
+  });
+
+  if (o.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      max: o.rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (req) => (req.user ? `u:${req.user.id}` : `ip:${req.ip}`),
+      errorResponseBuilder: (_req, ctx) => Errors.tooManyRequests(Math.ceil(ctx.ttl / 1000)),
+    });
+  }
+
+  app.setErrorHandler((err: FastifyError | ProtocolError | Error, req, reply) => {
+    let e: ProtocolError;
+    if (err instanceof ProtocolError) e = err;
+    else if ((err as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = Errors.bodyTooLarge(o.bodyLimitBytes);
+    else if ((err as FastifyError).statusCode === 429) e = Errors.tooManyRequests(60);
+    else if ((err as FastifyError).statusCode === 400 && (err as FastifyError).code?.startsWith('FST_ERR_CTP')) e = Errors.notJson(err.message);
+    else {
+      req.log.error({ err, url: req.url.split('?')[0] }, 'unexpected error');
+      e = Errors.internal(String(req.id));
+    }
+    if (e.httpStatus >= 400 && e.httpStatus !== 403 && e.httpStatus < 500) {
+      req.log.debug({ endpoint: endpointOf(req.url), code: e.code, status: e.httpStatus, message: e.message }, 'request refused');
+    }
+    if (e.httpStatus === 429) void reply.header('retry-after', '60');
+    return reply.code(e.httpStatus).send(envelope(e.code, e.message, e.extra));
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = Errors.notFound(req.url.split('?')[0] ?? '');
+    return reply.code(404).send(envelope(e.code, e.message));
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.debug({ method: req.method, endpoint: endpointOf(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  workflowRoutes(app, o.relay);
+  remoteRoutes(app, o.relay);
+  extensionRoutes(app, o.login);
+  return app;
+}

@@ -1,0 +1,46 @@
+// Remote-side (poller) endpoints of the deployed protocol (plus `wait` on calc-request).
+import type { FastifyInstance } from 'fastify';
+import { ok } from '../../protocol/envelope.ts';
+import type { Relay } from '../relay.ts';
+import { caller, clientGone, queryKey, waitMs } from './route-helpers.ts';
+
+export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
+  app.get('/mi-distcomp-api/calc-request', async (req, reply) => {
+    const user = caller(req);
+    const site = queryKey(req, 'site_id');
+    const c = await relay.request(user, site, waitMs(req), clientGone(reply));
+    return ok('There is information that can calc', { accept_id: c.acceptId, attempt: c.attempt });
+  });
+
+  app.get('/mi-distcomp-api/calc-params', async (req) => {
+    const user = caller(req);
+    const site = queryKey(req, 'site_id');
+    const id = queryKey(req, 'accept_id');
+    return { 'calc-info': relay.params(user, site, id) };
+  });
+
+  app.post('/mi-distcomp-api/calc-params-complete', async (req) => {
+    relay.simpleStep(caller(req), 'calc-params-complete', req.body);
+    return ok('ok');
+  });
+
+  app.post('/mi-distcomp-api/calc-start', async (req) => {
+    relay.simpleStep(caller(req), 'calc-start', req.body);
+    return ok('ok');
+  });
+
+  app.post('/mi-distcomp-api/calc-end', async (req) => {
+    relay.calcEnd(caller(req), req.body);
+    return ok('ok');
+  });
+
+  app.post('/mi-distcomp-api/send-results', async (req) => {
+    const { ignored } = relay.sendResults(caller(req), req.body);
+    return ok('ok', ignored.length > 0 ? { ignored } : {});
+  });
+
+  app.post('/mi-distcomp-api/end-send', async (req) => {
+    relay.endSend(caller(req), req.body);
+    return ok('ok');
+  });
+}

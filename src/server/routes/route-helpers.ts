@@ -1,0 +1,47 @@
+// Small pieces the route files share: reading query keys the deployed way, the caller,
+// and an AbortSignal that fires when the client goes away (for long polls).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Errors } from '../../protocol/errors.ts';
+import type { User } from '../../store/store.ts';
+
+export function queryKey(req: FastifyRequest, key: string): string {
+  const q = req.query as Record<string, unknown>;
+  const v = q[key];
+  if (v === undefined) throw Errors.noKeyInArgs(key);
+  if (typeof v !== 'string') throw Errors.badQuery(`${key} must be given once`);
+  if (v === '') throw Errors.emptyKeyInArgs(key);
+  return v;
+}
+
+/** Our `wait=<seconds>` extension; absent means 0 (answer at once, as deployed). */
+export function waitMs(req: FastifyRequest): number {
+  const v = (req.query as Record<string, unknown>)['wait'];
+  if (v === undefined) return 0;
+  if (typeof v !== 'string' || !/^\d+(\.\d+)?$/.test(v)) throw Errors.badQuery('wait must be a number of seconds');
+  return Math.round(Number(v) * 1000);
+}
+
+export function caller(req: FastifyRequest): User {
+  const u = req.user;
+  if (!u) throw Errors.forbidden(endpointOf(req.url));
+  return u;
+}
+
+export function endpointOf(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.replace(/^\/mi-distcomp-api\/?/, '');
+}
+
+export function clientGone(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  });
+  return ac.signal;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    user: User | null;
+  }
+}

@@ -1,0 +1,42 @@
+// Workflow-side endpoints of the deployed protocol (plus `wait`/`since` on calc-progress).
+import type { FastifyInstance } from 'fastify';
+import { ok } from '../../protocol/envelope.ts';
+import type { Relay } from '../relay.ts';
+import { caller, clientGone, queryKey, waitMs } from './route-helpers.ts';
+
+export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
+  app.post('/mi-distcomp-api/add-calcinfo', async (req) => {
+    const c = relay.register(caller(req), req.body);
+    return ok('calc info successfully added', { accept_id: c.acceptId });
+  });
+
+  app.post('/mi-distcomp-api/allow-wait-calc', async (req) => {
+    relay.allow(caller(req), req.body);
+    return ok('successfully reqeust(start waiting calcurate)');
+  });
+
+  app.post('/mi-distcomp-api/cancel-wait-calc', async (req) => {
+    const c = relay.cancel(caller(req), req.body);
+    return ok(`successfully cancel wait(delete calculation information for accept_id(${c.acceptId}))`);
+  });
+
+  app.get('/mi-distcomp-api/calc-status', async (req) => {
+    const c = relay.lookup(caller(req), queryKey(req, 'accept_id'));
+    return ok(`status:${c.status}`, { reason: c.reason ?? undefined });
+  });
+
+  app.get('/mi-distcomp-api/calc-progress', async (req, reply) => {
+    const user = caller(req);
+    const id = queryKey(req, 'accept_id');
+    const since = (req.query as Record<string, unknown>)['since'];
+    const c = await relay.waitProgress(user, id, typeof since === 'string' ? since : undefined, waitMs(req), clientGone(reply));
+    return ok(`status:${c.progress}`, { calc_status: c.status, reason: c.reason ?? undefined });
+  });
+
+  app.get('/mi-distcomp-api/get-calc-result', async (req) => {
+    const files = relay.result(caller(req), queryKey(req, 'accept_id'));
+    return ok('', { 'result-info': { result_files: files } });
+  });
+
+  app.get('/mi-distcomp-api/get-calcinfo', async (req) => relay.dump(caller(req)));
+}

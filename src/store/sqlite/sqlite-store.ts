@@ -1,0 +1,254 @@
+// The Store on SQLite (better-sqlite3, WAL). Every state change is one guarded UPDATE
+// (`WHERE progress IN (...)`) in a transaction with its event row: a late or duplicate
+// call finds the wrong state and changes nothing.
+import type Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
+import { IN_FLIGHT, type Progress, type Status } from '../../protocol/states.ts';
+import type {
+  Calc, CalcEvent, CalcFile, DeleteReason, NewCalc, Store, TokenRow, TransitionRequest, TransitionResult, User,
+} from '../store.ts';
+import { CLAIM_NEXT_SQL } from './claim-next.ts';
+import { openDatabase, type OpenOptions } from './open-database.ts';
+
+interface CalcRow {
+  accept_id: string; user_id: number; site: string; command: string; parameters: string; result_names: string;
+  created_at: number; updated_at: number; allowed_at: number | null; progress: string; status: string;
+  reason: string | null; attempt: number; claim_until: number | null; deleted_at: number | null; delete_reason: string | null;
+}
+interface FileRow { name: string; direction: 'in' | 'out'; sha256: string | null; size: number; mime1: string; mime2: string }
+interface UserRow { id: number; name: string; created_at: number; password_hash?: string | null }
+interface TokenDbRow {
+  id: string; user_id: number; user_name: string; hint: string; label: string | null;
+  created_at: number; last_used_at: number | null; revoked_at: number | null;
+}
+
+const toCalc = (r: CalcRow): Calc => ({
+  acceptId: r.accept_id, userId: r.user_id, site: r.site, command: r.command, parameters: r.parameters,
+  resultNames: JSON.parse(r.result_names) as string[], createdAt: r.created_at, updatedAt: r.updated_at,
+  allowedAt: r.allowed_at, progress: r.progress as Progress, status: r.status as Status, reason: r.reason,
+  attempt: r.attempt, claimUntil: r.claim_until, deletedAt: r.deleted_at, deleteReason: r.delete_reason as DeleteReason | null,
+});
+const toUser = (r: UserRow): User => ({ id: r.id, name: r.name, createdAt: r.created_at });
+const toToken = (r: TokenDbRow): TokenRow => ({
+  id: r.id, userId: r.user_id, userName: r.user_name, hint: r.hint, label: r.label,
+  createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
+});
+
+export class SqliteStore implements Store {
+  readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly st;
+  private readonly transitionSql = new Map<string, Database.Statement>();
+
+  constructor(dataDir: string, opts: OpenOptions & { now?: () => number } = {}) {
+    this.db = openDatabase(dataDir, opts);
+    this.now = opts.now ?? Date.now;
+    const p = (sql: string) => this.db.prepare(sql);
+    this.st = {
+      getCalc: p('SELECT * FROM calcs WHERE accept_id = ? AND user_id = ? AND deleted_at IS NULL'),
+      getCalcAny: p('SELECT * FROM calcs WHERE accept_id = ? AND user_id = ?'),
+      listCalcs: p('SELECT * FROM calcs WHERE user_id = ? AND deleted_at IS NULL ORDER BY created_at'),
+      files: p('SELECT name, direction, sha256, size, mime1, mime2 FROM calc_files WHERE accept_id = ? AND direction = ? ORDER BY position'),
+      insertCalc: p(`INSERT INTO calcs (accept_id, user_id, site, command, parameters, result_names, created_at, updated_at, progress, status)
+                     VALUES (@acceptId, @userId, @site, @command, @parameters, @resultNames, @now, @now, 'not start', 'none')`),
+      insertFile: p(`INSERT INTO calc_files (accept_id, direction, name, position, sha256, size, mime1, mime2)
+                     VALUES (@acceptId, @direction, @name, @position, @sha256, @size, @mime1, @mime2)`),
+      deleteOutFiles: p(`DELETE FROM calc_files WHERE accept_id = ? AND direction = 'out'`),
+      event: p(`INSERT INTO events (accept_id, at, user_id, kind, from_progress, to_progress, status, detail)
+                VALUES (@acceptId, @at, @userId, @kind, @from, @to, @status, @detail)`),
+      allow: p(`UPDATE calcs SET allowed_at = @now, updated_at = @now
+                 WHERE accept_id = @acceptId AND user_id = @userId AND deleted_at IS NULL
+                   AND allowed_at IS NULL AND progress = 'not start' RETURNING *`),
+      claim: p(CLAIM_NEXT_SQL),
+      markDeleted: p(`UPDATE calcs SET deleted_at = @now, delete_reason = @reason, updated_at = @now
+                       WHERE accept_id = @acceptId AND user_id = @userId AND deleted_at IS NULL
+                         AND progress = @progress AND status = @status RETURNING *`),
+      unstartedBefore: p(`SELECT * FROM calcs WHERE deleted_at IS NULL AND progress = 'not start' AND created_at < ?`),
+      expire: p(`UPDATE calcs SET progress = 'got return', status = 'abnormal', reason = @reason, updated_at = @now
+                  WHERE accept_id = @acceptId AND deleted_at IS NULL AND progress = 'not start' RETURNING *`),
+      deletedBefore: p('SELECT accept_id FROM calcs WHERE deleted_at IS NOT NULL AND deleted_at < ?'),
+      blobsOf: p('SELECT DISTINCT sha256 FROM calc_files WHERE accept_id = ? AND sha256 IS NOT NULL'),
+      blobUsed: p('SELECT 1 FROM calc_files WHERE sha256 = ? LIMIT 1'),
+      deleteCalc: p('DELETE FROM calcs WHERE accept_id = ?'),
+      events: p('SELECT * FROM events WHERE accept_id = ? ORDER BY id'),
+      addUser: p('INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) RETURNING id, name, created_at'),
+      findUser: p('SELECT id, name, created_at, password_hash FROM users WHERE name = ?'),
+      setPassword: p('UPDATE users SET password_hash = ? WHERE id = ?'),
+      listUsers: p('SELECT id, name, created_at FROM users ORDER BY name'),
+      addToken: p(`INSERT INTO tokens (id, user_id, token_sha256, hint, label, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
+      useToken: p(`UPDATE tokens SET last_used_at = ? WHERE token_sha256 = ? AND revoked_at IS NULL
+                   RETURNING id, user_id`),
+      userById: p('SELECT id, name, created_at FROM users WHERE id = ?'),
+      listTokens: p(`SELECT t.id, t.user_id, u.name AS user_name, t.hint, t.label, t.created_at, t.last_used_at, t.revoked_at
+                       FROM tokens t JOIN users u ON u.id = t.user_id ORDER BY t.created_at`),
+      revoke: p(`UPDATE tokens SET revoked_at = ? WHERE (id = @key OR hint = @key) AND revoked_at IS NULL RETURNING id`),
+    };
+  }
+
+  private event(acceptId: string, userId: number | null, kind: string, from: string | null, to: string | null, status: string | null, detail: string | null = null): void {
+    this.st.event.run({ acceptId, at: this.now(), userId, kind, from, to, status, detail });
+  }
+
+  // -- users and tokens
+  addUser(name: string, passwordHash: string | null): User {
+    return toUser(this.st.addUser.get(name, passwordHash, this.now()) as UserRow);
+  }
+  findUser(name: string): User | null {
+    const r = this.st.findUser.get(name) as UserRow | undefined;
+    return r ? toUser(r) : null;
+  }
+  userPasswordHash(name: string): { user: User; hash: string | null } | null {
+    const r = this.st.findUser.get(name) as UserRow | undefined;
+    return r ? { user: toUser(r), hash: r.password_hash ?? null } : null;
+  }
+  setPassword(userId: number, passwordHash: string): void {
+    this.st.setPassword.run(passwordHash, userId);
+  }
+  listUsers(): User[] {
+    return (this.st.listUsers.all() as UserRow[]).map(toUser);
+  }
+  addToken(userId: number, tokenSha256: string, hint: string, label: string | null): TokenRow {
+    const id = `tok_${randomBytes(6).toString('hex')}`;
+    this.st.addToken.run(id, userId, tokenSha256, hint, label, this.now());
+    const row = this.listTokens().find((t) => t.id === id);
+    if (!row) throw new Error('token row vanished after insert');
+    return row;
+  }
+  useToken(tokenSha256: string): { tokenId: string; user: User } | null {
+    const r = this.st.useToken.get(this.now(), tokenSha256) as { id: string; user_id: number } | undefined;
+    if (!r) return null;
+    const u = this.st.userById.get(r.user_id) as UserRow | undefined;
+    return u ? { tokenId: r.id, user: toUser(u) } : null;
+  }
+  listTokens(userName?: string): TokenRow[] {
+    const all = (this.st.listTokens.all() as TokenDbRow[]).map(toToken);
+    return userName === undefined ? all : all.filter((t) => t.userName === userName);
+  }
+  revokeToken(idOrHint: string): TokenRow[] {
+    const ids = new Set((this.st.revoke.all(this.now(), { key: idOrHint }) as { id: string }[]).map((r) => r.id));
+    return this.listTokens().filter((t) => ids.has(t.id));
+  }
+
+  // -- calcs
+  insertCalc(c: NewCalc): Calc {
+    const tx = this.db.transaction(() => {
+      const now = this.now();
+      this.st.insertCalc.run({
+        acceptId: c.acceptId, userId: c.userId, site: c.site, command: c.command, parameters: c.parameters,
+        resultNames: JSON.stringify(c.resultNames), now,
+      });
+      c.inputs.forEach((f, position) => this.st.insertFile.run({ acceptId: c.acceptId, position, ...f, direction: 'in' }));
+      this.event(c.acceptId, c.userId, 'registered', null, 'not start', 'none', JSON.stringify({ site: c.site, command: c.command }));
+    });
+    tx.immediate();
+    const calc = this.getCalc(c.acceptId, c.userId);
+    if (!calc) throw new Error('calc vanished after insert');
+    return calc;
+  }
+
+  getCalc(acceptId: string, userId: number): Calc | null {
+    const r = this.st.getCalc.get(acceptId, userId) as CalcRow | undefined;
+    return r ? toCalc(r) : null;
+  }
+  getCalcAnyState(acceptId: string, userId: number): Calc | null {
+    const r = this.st.getCalcAny.get(acceptId, userId) as CalcRow | undefined;
+    return r ? toCalc(r) : null;
+  }
+  listCalcs(userId: number): Calc[] {
+    return (this.st.listCalcs.all(userId) as CalcRow[]).map(toCalc);
+  }
+  files(acceptId: string, direction: 'in' | 'out'): CalcFile[] {
+    return this.st.files.all(acceptId, direction) as FileRow[];
+  }
+
+  allow(acceptId: string, userId: number): TransitionResult {
+    return this.db.transaction((): TransitionResult => {
+      const r = this.st.allow.get({ acceptId, userId, now: this.now() }) as CalcRow | undefined;
+      if (!r) return { ok: false, found: this.getCalc(acceptId, userId) };
+      this.event(acceptId, userId, 'allowed', 'not start', 'not start', r.status);
+      return { ok: true, calc: toCalc(r) };
+    }).immediate();
+  }
+
+  claimNext(site: string, userId: number, claimMs: number): Calc | null {
+    return this.db.transaction((): Calc | null => {
+      const now = this.now();
+      const r = this.st.claim.get({ site, userId, now, until: now + claimMs }) as CalcRow | undefined;
+      if (!r) return null;
+      this.event(r.accept_id, userId, 'claimed', r.progress, r.progress, r.status, JSON.stringify({ attempt: r.attempt }));
+      return toCalc(r);
+    }).immediate();
+  }
+
+  transition(t: TransitionRequest): TransitionResult {
+    const from = [...t.from];
+    const sql = `UPDATE calcs SET progress = ?, status = COALESCE(?, status), reason = COALESCE(?, reason), updated_at = ?
+                  WHERE accept_id = ? AND user_id = ? AND deleted_at IS NULL
+                    AND (progress IN (${from.map(() => '?').join(', ')})${t.orAbnormal ? ` OR (status = 'abnormal' AND progress IN (${IN_FLIGHT.map((x) => `'${x}'`).join(', ')}))` : ''})
+                  RETURNING *`;
+    return this.db.transaction((): TransitionResult => {
+      const before = this.getCalc(t.acceptId, t.userId);
+      let stmt = this.transitionSql.get(sql);
+      if (!stmt) this.transitionSql.set(sql, (stmt = this.db.prepare(sql)));
+      const r = stmt.get(t.to, t.status ?? null, t.reason ?? null, this.now(), t.acceptId, t.userId, ...from) as CalcRow | undefined;
+      if (!r || !before) return { ok: false, found: before };
+      if (t.outputs) {
+        this.st.deleteOutFiles.run(t.acceptId);
+        t.outputs.forEach((f, position) => this.st.insertFile.run({ acceptId: t.acceptId, position, ...f, direction: 'out' }));
+      }
+      this.event(t.acceptId, t.userId, t.kind, before.progress, r.progress, r.status, t.reason ?? null);
+      return { ok: true, calc: toCalc(r) };
+    }).immediate();
+  }
+
+  markDeleted(acceptId: string, userId: number, reason: DeleteReason, onlyIf?: (c: Calc) => boolean): TransitionResult {
+    return this.db.transaction((): TransitionResult => {
+      const before = this.getCalc(acceptId, userId);
+      if (!before || (onlyIf && !onlyIf(before))) return { ok: false, found: before };
+      const r = this.st.markDeleted.get({ acceptId, userId, reason, now: this.now(), progress: before.progress, status: before.status }) as CalcRow | undefined;
+      if (!r) return { ok: false, found: before };
+      this.event(acceptId, userId, reason, before.progress, before.progress, before.status);
+      return { ok: true, calc: toCalc(r) };
+    }).immediate();
+  }
+
+  unstartedBefore(before: number): Calc[] {
+    return (this.st.unstartedBefore.all(before) as CalcRow[]).map(toCalc);
+  }
+
+  expire(acceptId: string, reason: string, stderrFile: CalcFile): boolean {
+    return this.db.transaction((): boolean => {
+      const r = this.st.expire.get({ acceptId, reason, now: this.now() }) as CalcRow | undefined;
+      if (!r) return false;
+      this.st.deleteOutFiles.run(acceptId);
+      this.st.insertFile.run({ acceptId, position: 0, ...stderrFile, direction: 'out' });
+      this.event(acceptId, null, 'expired', 'not start', 'got return', 'abnormal', reason);
+      return true;
+    }).immediate();
+  }
+
+  purgeDeleted(before: number): string[] {
+    return this.db.transaction((): string[] => {
+      const ids = (this.st.deletedBefore.all(before) as { accept_id: string }[]).map((r) => r.accept_id);
+      const blobs = new Set<string>();
+      for (const id of ids) {
+        for (const b of this.st.blobsOf.all(id) as { sha256: string }[]) blobs.add(b.sha256);
+        this.st.deleteCalc.run(id);
+        this.event(id, null, 'purged', null, null, null);
+      }
+      return [...blobs].filter((sha) => this.st.blobUsed.get(sha) === undefined);
+    }).immediate();
+  }
+
+  events(acceptId: string): CalcEvent[] {
+    return (this.st.events.all(acceptId) as Record<string, unknown>[]).map((r) => ({
+      id: r['id'] as number, acceptId: r['accept_id'] as string, at: r['at'] as number, userId: r['user_id'] as number | null,
+      kind: r['kind'] as string, fromProgress: r['from_progress'] as string | null, toProgress: r['to_progress'] as string | null,
+      status: r['status'] as string | null, detail: r['detail'] as string | null,
+    }));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
