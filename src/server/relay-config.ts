@@ -19,9 +19,9 @@ export interface RelayConfig {
   loglevel: number;
   /** [RemoteSites] remote_site_ids, with each site's [section]. */
   sites: Map<string, SiteConfig>;
-  /** [Server] expire_minutes (ours): an unstarted calc ends abnormal after this long; default 30 (as deployed). */
+  /** [Server] expire_minutes (ours): an unstarted calc ends abnormal after this long, minutes (decimals allowed); default 30 (as deployed). */
   expireMinutes: number;
-  /** [Server] expire_check_seconds (ours): how often the expiry rule runs; default 60. */
+  /** [Server] expire_check_seconds (ours): how often the expiry rule runs, seconds (decimals allowed); default 60. */
   expireCheckSeconds: number;
   /** [Server] body_limit_mb (ours): largest JSON request body, MiB; default 256. */
   bodyLimitBytes: number;
@@ -36,9 +36,10 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-function int(v: string | undefined, key: string, dflt: number, min: number, max: number): number {
+function int(v: string | undefined, key: string, dflt: number, min: number, max: number, decimal = false): number {
   if (v === undefined || v === '') return dflt;
-  if (!/^-?\d+$/.test(v.trim())) throw new ConfigError(`[Server] ${key} must be an integer, got "${v}"`);
+  const pattern = decimal ? /^\d+(\.\d+)?$/ : /^-?\d+$/;
+  if (!pattern.test(v.trim())) throw new ConfigError(`[Server] ${key} must be ${decimal ? 'a number' : 'an integer'}, got "${v}"`);
   const n = Number(v.trim());
   if (n < min || n > max) throw new ConfigError(`[Server] ${key} must be between ${min} and ${max}, got ${n}`);
   return n;
@@ -65,8 +66,8 @@ export function compileRelayConfig(text: string): RelayConfig {
     port: int(server.get('portnumber'), 'portnumber', 8082, 0, 65535),
     loglevel: int(server.get('loglevel'), 'loglevel', 3, 0, 4),
     sites,
-    expireMinutes: int(server.get('expire_minutes'), 'expire_minutes', 30, 1, 60 * 24 * 365),
-    expireCheckSeconds: int(server.get('expire_check_seconds'), 'expire_check_seconds', 60, 1, 86400),
+    expireMinutes: int(server.get('expire_minutes'), 'expire_minutes', 30, 0.001, 60 * 24 * 365, true),
+    expireCheckSeconds: int(server.get('expire_check_seconds'), 'expire_check_seconds', 60, 0.05, 86400, true),
     bodyLimitBytes: limitMb * 1024 * 1024,
     rateLimitPerMinute: int(server.get('rate_limit_per_minute'), 'rate_limit_per_minute', 6000, 0, 10_000_000),
     certFile: server.get('certfile') || null,
