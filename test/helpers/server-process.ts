@@ -1,0 +1,51 @@
+// The relay as a separate process (`node dist/cli/main.js server`), for tests that kill it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  /** Everything it logged so far. */
+  output(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts the server and resolves once it logs "relay listening" (with the URL). */
+export async function spawnServer(iniPath: string, dataDir: string, port = 0, extra: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [CLI, 'server', '--config', iniPath, '--data-dir', dataDir, '--port', String(port), '--log-level', 'info', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in 15 s:\n${out}`));
+    }, 15_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      const m = /"url":"(https?:\/\/[^"]+)".*relay listening/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.once('exit', (c) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${c} before listening:\n${out}`));
+    });
+  });
+  return {
+    child, url,
+    output: () => out,
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      await once(child, 'exit');
+    },
+  };
+}
