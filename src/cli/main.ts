@@ -3,6 +3,7 @@
 // (parse, compile options, call the room that does the work, map errors to exit codes).
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { sshCommand } from './ssh-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,5 +15,6 @@ const program = new Command('distcomp')
 
 // subcommands: one line each
 // (registered below as they are built)
+program.addCommand(sshCommand());
 
 await program.parseAsync(process.argv);
