@@ -1,6 +1,6 @@
 // `distcomp ssh`: program B of the SSH method. Parse, compile options, run, map errors to
 // exit statuses (see src/ssh/errors.ts and docs/ssh-method.md).
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { SSH_EXIT, SshMethodError, SshUsageError } from '../ssh/errors.ts';
 import { runSshJob } from '../ssh/run-ssh-job.ts';
 import { compileSshOptions, type SshFlags } from '../ssh/ssh-options.ts';
@@ -21,14 +21,9 @@ export function sshCommand(): Command {
     .option('--program <path>', 'program C on the remote side (default: <remote-dir>/execute_remote-side_program_ssh.sh)')
     .option('--remote-dir <dir>', 'remote directory holding program C', '~/misrc_remote_workflow/scripts')
     .option('--base <dir>', 'remote base directory for working directories', '/tmp')
-    .addOption(
-      new Option('--remove-workdir [when]', 'remove the remote working directory after a complete fetch: success (default when given) | always | never').choices([
-        'success',
-        'always',
-        'never',
-      ]),
-    )
-    .option('--keep-workdir', 'keep the remote working directory (the default)')
+    .option('--remove-workdir', 'remove the remote working directory after a complete fetch, if program C succeeded')
+    .option('--always-remove-workdir', 'remove the remote working directory after a complete fetch, whatever program C returned')
+    .option('--keep-workdir', 'keep the remote working directory (the default, as deployed)')
     .option('--attach <uuid>', 'collect an earlier run that was interrupted: wait for it and fetch (no upload)')
     .option('--reconnect-attempts <n>', 'consecutive reconnect attempts after a dropped connection', '8')
     .option('--reconnect-delay <seconds>', 'first reconnect delay (doubles each attempt, jittered)', '1')
@@ -50,7 +45,7 @@ export function sshCommand(): Command {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        if (flags.keepWorkdir === true && flags.removeWorkdir !== undefined) {
+        if (flags.keepWorkdir === true && (flags.removeWorkdir === true || flags.alwaysRemoveWorkdir === true)) {
           throw new SshUsageError('--keep-workdir and --remove-workdir contradict each other');
         }
         const options = compileSshOptions({ words, flags, env: process.env, cwd: process.cwd() });

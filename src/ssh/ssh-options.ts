@@ -66,7 +66,8 @@ export interface SshFlags {
   program?: string;
   remoteDir?: string;
   base?: string;
-  removeWorkdir?: string | boolean;
+  removeWorkdir?: boolean;
+  alwaysRemoveWorkdir?: boolean;
   attach?: string;
   reconnectAttempts?: string;
   reconnectDelay?: string;
@@ -138,14 +139,7 @@ export function compileSshOptions(source: SshOptionsSource): SshOptions {
     throw new SshUsageError(`the remote base must be an absolute path without . or .. components, not ${JSON.stringify(base)}`);
   }
 
-  let removeWorkdir: RemoveWorkdir = 'never';
-  if (flags.removeWorkdir === true) removeWorkdir = 'success';
-  else if (typeof flags.removeWorkdir === 'string') {
-    if (flags.removeWorkdir !== 'success' && flags.removeWorkdir !== 'always' && flags.removeWorkdir !== 'never') {
-      throw new SshUsageError(`--remove-workdir takes success, always or never, not ${JSON.stringify(flags.removeWorkdir)}`);
-    }
-    removeWorkdir = flags.removeWorkdir;
-  }
+  const removeWorkdir: RemoveWorkdir = flags.alwaysRemoveWorkdir === true ? 'always' : flags.removeWorkdir === true ? 'success' : 'never';
 
   if (flags.attach !== undefined && !UUID.test(flags.attach)) {
     throw new SshUsageError(`--attach takes a working directory name (a lower-case UUID), not ${JSON.stringify(flags.attach)}`);
