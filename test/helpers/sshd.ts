@@ -70,6 +70,8 @@ async function waitForBanner(port: number, deadlineMs: number): Promise<void> {
 /** A loopback TCP proxy that can drop every connection through it, at once or after N bytes. */
 export class CutProxy {
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
+  /** Connections whose traffic is silently dropped (a network that stopped answering). */
+  private readonly stalled = new WeakSet<net.Socket>();
   private server!: net.Server;
   port = 0;
   /** Bytes forwarded, each direction, over all connections. */
@@ -87,6 +89,7 @@ export class CutProxy {
       this.pairs.add(pair);
       const forward = (from: net.Socket, to: net.Socket, direction: 'up' | 'down'): void => {
         from.on('data', (chunk: Buffer) => {
+          if (this.stalled.has(from)) return;
           if (direction === 'up') this.upBytes += chunk.length;
           else this.downBytes += chunk.length;
           to.write(chunk);
@@ -120,6 +123,18 @@ export class CutProxy {
       b.resetAndDestroy();
     }
     this.pairs.clear();
+  }
+
+  /**
+   * Stop forwarding on every open connection without closing it: nothing arrives, nothing
+   * fails, as when a route goes away. Only keepalives (ServerAliveInterval) can notice.
+   * New connections work.
+   */
+  stall(): void {
+    for (const [a, b] of this.pairs) {
+      this.stalled.add(a);
+      this.stalled.add(b);
+    }
   }
 
   /** Drop everything once the byte count in `direction` (from now on) passes `bytes`. */
