@@ -79,13 +79,6 @@ export class ControlMaster {
     return r.code === 0;
   }
 
-  /** The master's process id (tests use it to kill the connection), or undefined. */
-  async masterPid(): Promise<number | undefined> {
-    const r = await this.control('check');
-    const m = /pid=(\d+)/.exec(r.stderr + r.stdout);
-    return m?.[1] === undefined ? undefined : Number(m[1]);
-  }
-
   private control(command: 'check' | 'exit'): Promise<ProcessResult> {
     return runProcess(this.options.sshBin, [...this.commonArgs(), '-O', command, this.options.host]);
   }

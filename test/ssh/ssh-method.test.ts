@@ -8,6 +8,7 @@ import { ALIAS, SshdFixture, sshSkipReason } from '../helpers/sshd.ts';
 import { baseArgs, distcompSsh, exists, localDir, writeProgram, workdirs } from './cli-helpers.ts';
 
 const skip = sshSkipReason();
+const SAMPLE = new URL('../../templates/ssh/execute_remote-side_program_ssh.sample.sh', import.meta.url).pathname;
 
 describe('distcomp ssh against a real sshd', { skip }, () => {
   let sshd: SshdFixture;
@@ -176,6 +177,20 @@ describe('distcomp ssh against a real sshd', { skip }, () => {
       const again = await distcompSsh([...baseArgs(sshd, base), '--program', program, '--attach', dir, ALIAS], { cwd: cwd2 });
       assert.equal(again.code, 0, again.stderr);
       assert.equal(readFileSync(join(cwd2, 'runs.txt'), 'utf8'), 'run\n', 'program C ran once');
+    }));
+
+  test('the shipped sample program C runs as it is', () =>
+    check(async () => {
+      const base = sshd.makeRemoteDir('base-sample');
+      const program = writeProgram(sshd, 'sample.sh', readFileSync(SAMPLE, 'utf8'));
+      const cwd = localDir();
+      writeFileSync(join(cwd, 'yield_strength.dat'), '1\n');
+      const r = await distcompSsh([...baseArgs(sshd, base), '--program', program, ALIAS, 'yield_strength.dat'], { cwd });
+      assert.equal(r.code, 0, r.stderr);
+      const log = readFileSync(join(cwd, 'remote_program_exec.log'), 'utf8');
+      assert.match(log, /^started .* in \//);
+      assert.match(log, /yield_strength\.dat/);
+      assert.match(log, /^finished /m);
     }));
 
   test('zero input files: the working directory is made by the mkdir step', () =>
