@@ -2,7 +2,7 @@
 // small file helpers for the ssh tests.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SshdFixture } from '../helpers/sshd.ts';
@@ -41,9 +41,18 @@ export function distcompSsh(
   });
 }
 
+const localDirs: string[] = [];
+
 /** A fresh local directory playing program A's working directory. */
 export function localDir(): string {
-  return mkdtempSync(join(tmpdir(), 'distcomp-local-'));
+  const dir = mkdtempSync(join(tmpdir(), 'distcomp-local-'));
+  localDirs.push(dir);
+  return dir;
+}
+
+/** Remove the local directories made so far (a suite calls it when it passed). */
+export function removeLocalDirs(): void {
+  for (const dir of localDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** Write an executable program C (POSIX sh) into the fixture, runnable by the remote user. */

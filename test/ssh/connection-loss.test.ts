@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ALIAS, SshdFixture, sshSkipReason } from '../helpers/sshd.ts';
-import { baseArgs, distcompSsh, exists, localDir, sha256, until, writeProgram, workdirs } from './cli-helpers.ts';
+import { baseArgs, distcompSsh, exists, localDir, removeLocalDirs, sha256, until, writeProgram, workdirs } from './cli-helpers.ts';
 
 const skip = sshSkipReason();
 const MiB = 1024 * 1024;
@@ -19,7 +19,10 @@ describe('surviving dropped connections', { skip }, () => {
   before(async () => {
     sshd = await SshdFixture.start({ proxy: true });
   });
-  after(() => sshd.stop());
+  after(async () => {
+    await sshd.stop();
+    removeLocalDirs();
+  });
 
   const proxy = () => {
     assert.ok(sshd.proxy);

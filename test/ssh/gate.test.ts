@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { ALIAS, SshdFixture, sshSkipReason } from '../helpers/sshd.ts';
 import { agentWords } from '../../src/ssh/remote-agent.ts';
 import { remoteCommandLine } from '../../src/ssh/remote-command.ts';
-import { baseArgs, distcompSsh, exists, localDir, writeProgram, workdirs } from './cli-helpers.ts';
+import { baseArgs, distcompSsh, exists, localDir, removeLocalDirs, writeProgram, workdirs } from './cli-helpers.ts';
 
 const skip = sshSkipReason();
 
@@ -24,7 +24,10 @@ describe('the authorized_keys gate', { skip }, () => {
     program = writeProgram(sshd, 'gated-prog.sh', 'cat in.txt > out.txt; echo gated >> out.txt');
     sshd.authorize({ base, program });
   });
-  after(() => sshd.stop());
+  after(async () => {
+    await sshd.stop();
+    removeLocalDirs();
+  });
 
   const ssh = (...remote: string[]) =>
     spawnSync('ssh', ['-F', sshd.configFile, '-o', 'BatchMode=yes', '-T', ALIAS, ...remote], { encoding: 'utf8', input: '' });

@@ -5,7 +5,7 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFile
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ALIAS, SshdFixture, sshSkipReason } from '../helpers/sshd.ts';
-import { baseArgs, distcompSsh, exists, localDir, writeProgram, workdirs } from './cli-helpers.ts';
+import { baseArgs, distcompSsh, exists, localDir, removeLocalDirs, writeProgram, workdirs } from './cli-helpers.ts';
 
 const skip = sshSkipReason();
 const SAMPLE = new URL('../../templates/ssh/execute_remote-side_program_ssh.sample.sh', import.meta.url).pathname;
@@ -21,6 +21,7 @@ describe('distcomp ssh against a real sshd', { skip }, () => {
     // A failing run keeps the fixture (keys, configs, sshd.log, remote dirs) for debugging.
     await sshd.stop({ keep: failed });
     if (failed) console.error(`ssh fixture kept in ${sshd.dir}`);
+    else removeLocalDirs();
   });
   const check = async (fn: () => Promise<void>): Promise<void> => {
     try {
