@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectError } from './errors.ts';
 import { rsyncShellWord } from './remote-command.ts';
-import { runProcess, type ProcessResult } from './run-process.ts';
+import { describeExit, lastLines, runProcess, type ProcessResult } from './run-process.ts';
 import type { SshOptions } from './ssh-options.ts';
 
 // The control socket path goes through rsync's -e splitting and must fit a unix socket
@@ -91,12 +91,4 @@ export class ControlMaster {
       rmSync(this.dir, { recursive: true, force: true });
     }
   }
-}
-
-export function lastLines(text: string, n = 5): string {
-  return text.trimEnd().split('\n').slice(-n).join('\n').trim();
-}
-
-export function describeExit(r: ProcessResult): string {
-  return r.code === null ? `on signal ${r.signal}` : `with status ${r.code}`;
 }

@@ -2,7 +2,6 @@
 // reading of how each ended. Any word that reaches the remote shell goes through
 // remoteCommandLine (single quotes); rsync gets file names as arguments, never via a shell.
 import type { ControlMaster } from './control-master.ts';
-import { describeExit, lastLines } from './control-master.ts';
 import {
   RemoteRefusedError,
   RemoteStepError,
@@ -12,7 +11,7 @@ import {
 } from './errors.ts';
 import { agentWords } from './remote-agent.ts';
 import { remoteCommandLine } from './remote-command.ts';
-import { runProcess, type ProcessResult } from './run-process.ts';
+import { describeExit, lastLines, runProcess, type ProcessResult } from './run-process.ts';
 import type { SshOptions } from './ssh-options.ts';
 
 /**

@@ -52,3 +52,12 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     });
   });
 }
+
+/** The last `n` lines of a process's output, trimmed. */
+export function lastLines(text: string, n = 5): string {
+  return text.trimEnd().split('\n').slice(-n).join('\n').trim();
+}
+
+export function describeExit(r: ProcessResult): string {
+  return r.code === null ? `on signal ${r.signal}` : `with status ${r.code}`;
+}

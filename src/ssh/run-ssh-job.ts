@@ -10,6 +10,7 @@ import { InterruptedError, MissingInputError, ProgramLostError, SshMethodError, 
 import { placeResults, stagingName } from './place-results.ts';
 import { withReconnect, type ReconnectContext } from './reconnect.ts';
 import { makeWorkdir, remoteStatus, removeWorkdir, runAndFetch, uploadInputs, type StepContext } from './remote-steps.ts';
+import { lastLines } from './run-process.ts';
 import type { SshOptions } from './ssh-options.ts';
 
 /** The log program C writes in its working directory (deployed name). */
@@ -43,10 +44,6 @@ export interface SshJobResult {
   uuid: string;
   /** `HOST:BASE/UUID`, for messages and investigation. */
   workdir: string;
-}
-
-function tail(text: string, lines: number): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 function checkInputs(inputs: readonly string[]): void {
@@ -153,7 +150,7 @@ export async function runSshJob(options: SshOptions, report: SshJobReport, signa
 function localLogTail(destination: string): string | undefined {
   const path = join(destination, REMOTE_LOG);
   if (!existsSync(path)) return undefined;
-  return tail(readFileSync(path, 'utf8'), LOG_TAIL_LINES);
+  return lastLines(readFileSync(path, 'utf8'), LOG_TAIL_LINES);
 }
 
 /** Best effort: the remote log's tail after a failure, if the connection still works. */
