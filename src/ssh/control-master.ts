@@ -1,0 +1,94 @@
+// One multiplexed SSH connection for the whole run: an OpenSSH ControlMaster on a socket in a
+// private temporary directory. Every ssh and rsync of the run goes through it, so the
+// handshake (about 0.3 s on loopback here, more over the Internet) is paid once, not per step.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConnectError } from './errors.ts';
+import { rsyncShellWord } from './remote-command.ts';
+import { describeExit, lastLines, runProcess, type ProcessResult } from './run-process.ts';
+import type { SshOptions } from './ssh-options.ts';
+
+// The control socket path goes through rsync's -e splitting and must fit a unix socket
+// (108 bytes), so its directory may hold only plain characters.
+const PLAIN_DIR = /^[A-Za-z0-9_./-]{1,80}$/;
+
+export class ControlMaster {
+  readonly controlPath: string;
+  private readonly dir: string;
+
+  constructor(private readonly options: SshOptions) {
+    let parent = tmpdir();
+    if (!PLAIN_DIR.test(parent)) parent = '/tmp';
+    this.dir = mkdtempSync(join(parent, 'distcomp-ssh-'));
+    this.controlPath = join(this.dir, 'm');
+  }
+
+  /** Options every ssh of the run shares (the destination is not included). */
+  private commonArgs(): string[] {
+    const o = this.options;
+    const args: string[] = [];
+    if (o.sshConfigFile !== undefined) args.push('-F', o.sshConfigFile);
+    if (o.port !== undefined) args.push('-p', String(o.port));
+    args.push(
+      '-o', 'BatchMode=yes',
+      '-o', `ControlPath=${this.controlPath}`,
+      '-o', `ServerAliveInterval=${o.aliveIntervalS}`,
+      '-o', `ServerAliveCountMax=${o.aliveCountMax}`,
+      '-o', `ConnectTimeout=${o.connectTimeoutS}`,
+    );
+    return args;
+  }
+
+  /** Arguments for one session through the master (ssh itself is not included). */
+  clientArgs(): string[] {
+    return [...this.commonArgs(), '-o', 'ControlMaster=no', '-T'];
+  }
+
+  /** rsync's `-e` value: the same ssh, through the master. */
+  rsyncShell(): string {
+    return [this.options.sshBin, ...this.clientArgs()].map(rsyncShellWord).join(' ');
+  }
+
+  /**
+   * Open (or re-open) the master. With ControlPersist, ssh authenticates, forks the master
+   * into the background and exits 0, so our child's exit says "ready" (or why not).
+   */
+  async connect(signal?: AbortSignal): Promise<void> {
+    const o = this.options;
+    const result = await runProcess(
+      o.sshBin,
+      [
+        ...this.commonArgs(),
+        '-o', 'ControlMaster=yes',
+        '-o', `ControlPersist=${o.controlPersistS}`,
+        '-o', 'ClearAllForwardings=yes',
+        '-N',
+        o.host,
+      ],
+      { signal },
+    );
+    if (result.code !== 0) {
+      throw new ConnectError(`cannot connect to ${o.host}: ${lastLines(result.stderr) || `ssh exited ${describeExit(result)}`}`, { step: 'connect' });
+    }
+  }
+
+  /** True while the master holds a live connection. */
+  async isAlive(): Promise<boolean> {
+    const r = await this.control('check');
+    return r.code === 0;
+  }
+
+  private control(command: 'check' | 'exit'): Promise<ProcessResult> {
+    return runProcess(this.options.sshBin, [...this.commonArgs(), '-O', command, this.options.host]);
+  }
+
+  /** Close the master and remove the private directory. */
+  async close(): Promise<void> {
+    try {
+      await this.control('exit');
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
