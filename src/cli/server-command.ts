@@ -17,6 +17,8 @@ export function serverCommand(): Command {
       const s = await startServer({
         configPath: o.config, dataDir: o.dataDir, port: o.port, host: o.host, certFile: o.cert, keyFile: o.key, logLevel: o.logLevel,
       });
+      // always shown, whatever the log level: operators and scripts look for this line
+      process.stderr.write(`distcomp server: listening on ${s.url} (data ${o.dataDir}, config ${o.config})\n`);
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) process.exit(130);

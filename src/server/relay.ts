@@ -58,21 +58,25 @@ export class Relay {
 
   // ---------------------------------------------------------------- workflow side
 
-  register(user: User, body: unknown): Calc {
+  async register(user: User, body: unknown): Promise<Calc> {
     const info = parseAddCalcInfoBody(body);
     const cfg = this.config.current(true);
     const site = cfg.sites.get(info.site);
     if (!site) throw Errors.siteNotRegistered(info.site);
     if (site.users !== null && !site.users.includes(user.name)) throw Errors.siteNotForUser(info.site, user.name);
     if (!site.commands.includes(info.command)) throw Errors.commandNotAllowed(info.command);
-    const inputs: CalcFile[] = info.parameterFiles.map((f) => {
-      if (f.base64 === null) return { name: f.name, direction: 'in', sha256: null, size: 0, mime1: '', mime2: '' };
-      const { sha256, size } = this.blobs.put(Buffer.from(f.base64, 'base64'));
-      return { name: f.name, direction: 'in', sha256, size, mime1: f.mime1, mime2: f.mime2 };
-    });
-    const calc = this.store.insertCalc({
-      acceptId: randomUUID(), userId: user.id, site: info.site, command: info.command,
-      parameters: info.parameters, resultNames: info.resultNames, inputs,
+    const present = info.parameterFiles.filter((f) => f.base64 !== null);
+    const calc = await this.blobs.withBlobs(present.map((f) => Buffer.from(f.base64 as string, 'base64')), (stored) => {
+      const byName = new Map(present.map((f, i) => [f.name, stored[i]]));
+      const inputs: CalcFile[] = info.parameterFiles.map((f) => {
+        const b = byName.get(f.name);
+        if (!b) return { name: f.name, direction: 'in', sha256: null, size: 0, mime1: '', mime2: '' };
+        return { name: f.name, direction: 'in', sha256: b.sha256, size: b.size, mime1: f.mime1, mime2: f.mime2 };
+      });
+      return this.store.insertCalc({
+        acceptId: randomUUID(), userId: user.id, site: info.site, command: info.command,
+        parameters: info.parameters, resultNames: info.resultNames, inputs,
+      });
     });
     this.logChange(calc, user, '-', 'registered');
     return calc;
@@ -135,7 +139,7 @@ export class Relay {
   }
 
   /** get-calc-result: the result files once progress is `got return`; then the calc is collected. */
-  result(user: User, acceptId: string): Record<string, { content: string; mimetype1: string; mimetype2: string }> {
+  async result(user: User, acceptId: string): Promise<Record<string, { content: string; mimetype1: string; mimetype2: string }>> {
     let c = this.store.getCalc(acceptId, user.id);
     if (!c) {
       const gone = this.store.getCalcAnyState(acceptId, user.id);
@@ -151,7 +155,7 @@ export class Relay {
     for (const name of names) {
       const f = stored.get(name);
       if (!f) out[name] = missingResultEntry(name);
-      else out[name] = { content: f.sha256 === null ? '' : this.blobs.read(f.sha256).toString('base64'), mimetype1: f.mime1, mimetype2: f.mime2 };
+      else out[name] = { content: f.sha256 === null ? '' : (await this.blobs.read(f.sha256)).toString('base64'), mimetype1: f.mime1, mimetype2: f.mime2 };
     }
     if (c.deletedAt === null) {
       const r = this.store.markDeleted(acceptId, user.id, 'collected');
@@ -230,17 +234,18 @@ export class Relay {
   }
 
   /** calc-params: the calc-info, with parameter files as base64. */
-  params(user: User, siteId: string, acceptId: string): Record<string, unknown> {
+  async params(user: User, siteId: string, acceptId: string): Promise<Record<string, unknown>> {
     const c = this.step(user, siteId, acceptId, 'calc-params');
     const files = this.store.files(acceptId, 'in');
+    const contents = await Promise.all(files.map((f) => (f.sha256 === null ? null : this.blobs.read(f.sha256))));
     return {
       command: c.command,
       'remote-site': c.site,
       parameters: c.parameters,
-      parameter_files: Object.fromEntries(files.map((f) => [
-        f.name,
-        f.sha256 === null ? ['', '', ''] : [this.blobs.read(f.sha256).toString('base64'), f.mime1, f.mime2],
-      ])),
+      parameter_files: Object.fromEntries(files.map((f, i) => {
+        const bytes = contents[i];
+        return [f.name, bytes ? [bytes.toString('base64'), f.mime1, f.mime2] : ['', '', '']];
+      })),
       result_files: Object.fromEntries(c.resultNames.map((n) => [n, { content: '', mimetype1: '', mimetype2: '' }])),
     };
   }
@@ -267,7 +272,7 @@ export class Relay {
     return this.step(user, siteId, acceptId, 'calc-end', { status });
   }
 
-  sendResults(user: User, body: unknown): { calc: Calc; ignored: string[] } {
+  async sendResults(user: User, body: unknown): Promise<{ calc: Calc; ignored: string[] }> {
     const { acceptId, siteId } = this.remoteIds(body);
     const before = this.remoteCalc(user, siteId, acceptId);
     const raw = (body as Body)['result_files'];
@@ -278,13 +283,18 @@ export class Relay {
     if (!s.from.includes(before.progress as never) && !(before.status === 'abnormal' && IN_FLIGHT.includes(before.progress))) {
       throw Errors.wrongState('send-results', before.progress, before.status, siteId);
     }
-    const outputs: CalcFile[] = files.map((f) => {
-      if (f.mime1 === 'Error' && f.base64 === '') return { name: f.name, direction: 'out', sha256: null, size: 0, mime1: f.mime1, mime2: f.mime2 };
-      const { sha256, size } = this.blobs.put(Buffer.from(f.base64, 'base64'));
-      return { name: f.name, direction: 'out', sha256, size, mime1: f.mime1, mime2: f.mime2 };
-    });
+    const isError = (f: (typeof files)[number]): boolean => f.mime1 === 'Error' && f.base64 === '';
+    const present = files.filter((f) => !isError(f));
     if (ignored.length > 0) this.log.warn({ acceptId, siteId, ignored }, 'result files that were not requested were dropped');
-    return { calc: this.step(user, siteId, acceptId, 'send-results', { outputs }), ignored };
+    return this.blobs.withBlobs(present.map((f) => Buffer.from(f.base64, 'base64')), (stored) => {
+      const byName = new Map(present.map((f, i) => [f.name, stored[i]]));
+      const outputs: CalcFile[] = files.map((f) => {
+        const b = byName.get(f.name);
+        if (!b) return { name: f.name, direction: 'out', sha256: null, size: 0, mime1: f.mime1, mime2: f.mime2 };
+        return { name: f.name, direction: 'out', sha256: b.sha256, size: b.size, mime1: f.mime1, mime2: f.mime2 };
+      });
+      return { calc: this.step(user, siteId, acceptId, 'send-results', { outputs }), ignored };
+    });
   }
 
   endSend(user: User, body: unknown): Calc {
@@ -299,7 +309,7 @@ export class Relay {
   // ---------------------------------------------------------------- timers
 
   /** The 30-minute rule: an unstarted calc ends abnormal with an explanation. Returns how many. */
-  expireUnstarted(): number {
+  async expireUnstarted(): Promise<number> {
     const cfg = this.config.current();
     const minutes = cfg.expireMinutes;
     let n = 0;
@@ -309,9 +319,11 @@ export class Relay {
         : `no polling program of site "${c.site}" took it within ${minutes} minutes of registration`;
       const text = `distcomp: 計算 ${c.acceptId} は登録から ${minutes} 分以内に外部計算機で開始されなかったため、期限切れとして異常終了しました。\n` +
         `distcomp: calc ${c.acceptId} expired: ${why}.\n`;
-      const { sha256, size } = this.blobs.put(Buffer.from(text, 'utf8'));
-      const file: CalcFile = { name: STDERR_FILE, direction: 'out', sha256, size, mime1: 'text/plain;', mime2: 'charset=utf-8' };
-      if (this.store.expire(c.acceptId, `expired: ${why}`, file)) {
+      const done = await this.blobs.withBlobs([Buffer.from(text, 'utf8')], ([b]) => {
+        const file: CalcFile = { name: STDERR_FILE, direction: 'out', sha256: b!.sha256, size: b!.size, mime1: 'text/plain;', mime2: 'charset=utf-8' };
+        return this.store.expire(c.acceptId, `expired: ${why}`, file);
+      });
+      if (done) {
         n++;
         this.log.info({ acceptId: c.acceptId, siteId: c.site, from: 'not start', progress: 'got return', status: 'abnormal', event: 'expired', reason: why }, 'calc state change');
         this.hub.notify(calcKey(c.acceptId));
@@ -323,7 +335,6 @@ export class Relay {
   /** Removes collected and cancelled calcs for good once the retention has passed. */
   purge(): number {
     const unused = this.store.purgeDeleted(this.opts.now() - this.opts.collectedRetentionMs);
-    for (const sha of unused) this.blobs.remove(sha);
-    return unused.length;
+    return unused.filter((sha) => this.blobs.removeIfUnused(sha, () => this.store.blobInUse(sha))).length;
   }
 }

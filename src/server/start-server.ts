@@ -70,22 +70,27 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const url = `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${realPort}`;
   log.info({ url, dataDir: o.dataDir, config: o.configPath, sites: [...cfg.sites.keys()] }, 'relay listening');
 
-  const runTimers = (): void => {
+  let timersRunning = false;
+  const runTimers = async (): Promise<void> => {
+    if (timersRunning) return;
+    timersRunning = true;
     try {
-      relay.expireUnstarted();
+      await relay.expireUnstarted();
       relay.purge();
     } catch (err) {
       log.error({ err }, 'expiry/purge run failed; will retry');
+    } finally {
+      timersRunning = false;
     }
   };
-  runTimers();
-  let timer = setInterval(runTimers, cfg.expireCheckSeconds * 1000);
+  void runTimers();
+  let timer = setInterval(() => void runTimers(), cfg.expireCheckSeconds * 1000);
   let period = cfg.expireCheckSeconds;
   const retime = setInterval(() => {
     const p = config.current().expireCheckSeconds;
     if (p !== period) {
       clearInterval(timer);
-      timer = setInterval(runTimers, p * 1000);
+      timer = setInterval(() => void runTimers(), p * 1000);
       period = p;
     }
   }, 1000);

@@ -133,6 +133,8 @@ export interface Store {
   expire(acceptId: string, reason: string, stderrFile: CalcFile): boolean;
   /** Removes calcs deleted before `before` for good; returns blob hashes no longer referenced. */
   purgeDeleted(before: number): string[];
+  /** Whether any file row refers to this blob. */
+  blobInUse(sha256: string): boolean;
   events(acceptId: string): CalcEvent[];
   close(): void;
 }

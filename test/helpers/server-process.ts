@@ -14,8 +14,8 @@ export interface ServerProcess {
 }
 
 /** Starts the server and resolves once it logs "relay listening" (with the URL). */
-export async function spawnServer(iniPath: string, dataDir: string, port = 0, extra: string[] = []): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI, 'server', '--config', iniPath, '--data-dir', dataDir, '--port', String(port), '--log-level', 'info', ...extra], {
+export async function spawnServer(iniPath: string, dataDir: string, port = 0, extra: string[] = [], nodeArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'server', '--config', iniPath, '--data-dir', dataDir, '--port', String(port), ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -26,14 +26,14 @@ export async function spawnServer(iniPath: string, dataDir: string, port = 0, ex
     }, 15_000);
     const onData = (d: Buffer): void => {
       out += d.toString();
-      const m = /"url":"(https?:\/\/[^"]+)".*relay listening/.exec(out);
+      const m = /listening on (https?:\/\/\S+)/.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);
         resolve(m[1]);
       }
     };
     child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr!.on('data', onData);
     child.once('exit', (c) => {
       clearTimeout(timer);
       reject(new Error(`server exited with ${c} before listening:\n${out}`));

@@ -16,7 +16,7 @@ export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
     const user = caller(req);
     const site = queryKey(req, 'site_id');
     const id = queryKey(req, 'accept_id');
-    return { 'calc-info': relay.params(user, site, id) };
+    return { 'calc-info': await relay.params(user, site, id) };
   });
 
   app.post('/mi-distcomp-api/calc-params-complete', async (req) => {
@@ -35,7 +35,7 @@ export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
   });
 
   app.post('/mi-distcomp-api/send-results', async (req) => {
-    const { ignored } = relay.sendResults(caller(req), req.body);
+    const { ignored } = await relay.sendResults(caller(req), req.body);
     return ok('ok', ignored.length > 0 ? { ignored } : {});
   });
 

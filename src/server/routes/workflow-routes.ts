@@ -6,7 +6,7 @@ import { caller, clientGone, queryKey, waitMs } from './route-helpers.ts';
 
 export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
   app.post('/mi-distcomp-api/add-calcinfo', async (req) => {
-    const c = relay.register(caller(req), req.body);
+    const c = await relay.register(caller(req), req.body);
     return ok('calc info successfully added', { accept_id: c.acceptId });
   });
 
@@ -34,7 +34,7 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
   });
 
   app.get('/mi-distcomp-api/get-calc-result', async (req) => {
-    const files = relay.result(caller(req), queryKey(req, 'accept_id'));
+    const files = await relay.result(caller(req), queryKey(req, 'accept_id'));
     return ok('', { 'result-info': { result_files: files } });
   });
 

@@ -240,6 +240,10 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  blobInUse(sha256: string): boolean {
+    return this.st.blobUsed.get(sha256) !== undefined;
+  }
+
   events(acceptId: string): CalcEvent[] {
     return (this.st.events.all(acceptId) as Record<string, unknown>[]).map((r) => ({
       id: r['id'] as number, acceptId: r['accept_id'] as string, at: r['at'] as number, userId: r['user_id'] as number | null,

@@ -1,0 +1,12 @@
+// Shared by the benches: percentiles and one JSON line per figure.
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const i = Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1));
+  return s[i] as number;
+}
+
+export function emit(o: Record<string, unknown>): void {
+  const round = (v: unknown): unknown => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
+  process.stdout.write(`${JSON.stringify(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v)])))}\n`);
+}

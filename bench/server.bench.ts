@@ -1,0 +1,108 @@
+// `npm run bench -- server`: full protocol cycles per second against a relay running as its
+// own process (register, allow, claim, params, params-complete, start, end, send-results,
+// end-send, get-calc-result; 1 KiB files), 8 concurrent clients, and p50/p99 of one cycle,
+// next to an empty HTTP round trip to the same server measured in the same run.
+// Target (issue 2, 2 cores): >= 500 cycles/s; cycle p50 <= 10 empty round trips.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'undici';
+import { makeTokens, writeIni } from '../test/helpers/relay-in-process.ts';
+import { spawnServer } from '../test/helpers/server-process.ts';
+import { percentile, emit } from './bench-stats.ts';
+
+const CLIENTS = 8;
+const DURATION_MS = Number(process.env['BENCH_SECONDS'] ?? 10) * 1000;
+
+const dir = mkdtempSync(join(tmpdir(), 'distcomp-bench-'));
+const ini = join(dir, 'mi.ini');
+const data = join(dir, 'data');
+const sites = Object.fromEntries(Array.from({ length: CLIENTS }, (_, i) => [`site-${i}`, { commands: ['/bin/true'] }]));
+writeIni(ini, { sites, server: { rate_limit_per_minute: 0, loglevel: 1 } });
+const { bench: token } = await makeTokens(data, ['bench']);
+const srv = await spawnServer(ini, data, 0, [], process.env['BENCH_SERVER_NODE_ARGS']?.split(' '));
+const agent = new Agent({ connections: CLIENTS * 2, pipelining: 1 });
+const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+
+async function call(method: 'GET' | 'POST', ep: string, body?: unknown): Promise<any> {
+  const res = await request(`${srv.url}/mi-distcomp-api/${ep}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), dispatcher: agent });
+  const json = (await res.body.json()) as any;
+  const code = json?.errors?.[0]?.code ?? (json['calc-info'] ? 200 : undefined);
+  if (code !== 200) throw new Error(`${ep}: ${JSON.stringify(json).slice(0, 200)}`);
+  return json;
+}
+
+async function emptyRoundTrip(): Promise<void> {
+  const res = await request(`${srv.url}/mi-distcomp-api/x/features`, { dispatcher: agent });
+  await res.body.dump();
+}
+
+const file = (): [string, string, string] => [randomBytes(1024).toString('base64'), 'application/octet-stream;', 'charset=binary'];
+
+async function cycle(site: string): Promise<void> {
+  const reg = await call('POST', 'add-calcinfo', {
+    'calc-info': { command: '/bin/true', 'remote-site': site, parameters: '', parameter_files: { 'in.bin': file() }, result_files: { 'out.bin': {} } },
+  });
+  const id = reg.errors[0].accept_id as string;
+  await call('POST', 'allow-wait-calc', { accept_id: id });
+  const claim = await call('GET', `calc-request?site_id=${site}`);
+  if (claim.errors[0].accept_id !== id) throw new Error('claimed another calc');
+  const ids = { accept_id: id, site_id: site };
+  await call('GET', `calc-params?site_id=${site}&accept_id=${id}`);
+  await call('POST', 'calc-params-complete', ids);
+  await call('POST', 'calc-start', ids);
+  await call('POST', 'calc-end', { ...ids, result: 'calc end' });
+  const [content, mimetype1, mimetype2] = file();
+  await call('POST', 'send-results', { ...ids, result_files: { 'out.bin': { content, mimetype1, mimetype2 } } });
+  await call('POST', 'end-send', { ...ids, result: 'end send' });
+  await call('GET', `get-calc-result?accept_id=${id}`);
+}
+
+try {
+  // warm up
+  for (let i = 0; i < 50; i++) await cycle('site-0');
+  for (let i = 0; i < 200; i++) await emptyRoundTrip();
+
+  // empty round trips, one client at a time (latency baseline)
+  const rtt: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const t0 = performance.now();
+    await emptyRoundTrip();
+    rtt.push(performance.now() - t0);
+  }
+  const rttP50 = percentile(rtt, 50);
+
+  // single-client cycle latency
+  const single: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now();
+    await cycle('site-0');
+    single.push(performance.now() - t0);
+  }
+
+  // throughput: 8 concurrent clients for DURATION_MS
+  const lat: number[] = [];
+  const deadline = performance.now() + DURATION_MS;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
+    while (performance.now() < deadline) {
+      const s = performance.now();
+      await cycle(`site-${i}`);
+      lat.push(performance.now() - s);
+    }
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  const cps = lat.length / seconds;
+
+  emit({ bench: 'server', metric: 'empty_round_trip_ms', p50: rttP50, p99: percentile(rtt, 99), n: rtt.length });
+  emit({ bench: 'server', metric: 'cycle_latency_1_client_ms', p50: percentile(single, 50), p99: percentile(single, 99), n: single.length,
+    p50_in_round_trips: percentile(single, 50) / rttP50, target_p50_in_round_trips: 10 });
+  emit({ bench: 'server', metric: 'cycles_per_second_8_clients', value: cps, cycles: lat.length, seconds, target: 500 });
+  emit({ bench: 'server', metric: 'cycle_latency_8_clients_ms', p50: percentile(lat, 50), p99: percentile(lat, 99), n: lat.length,
+    p50_in_round_trips: percentile(lat, 50) / rttP50 });
+} finally {
+  await agent.close();
+  await srv.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+}
