@@ -7,6 +7,7 @@ import { serverCommand } from './server-command.ts';
 import { userCommand } from './user-command.ts';
 import { tokenCommand } from './token-command.ts';
 import { sshCommand } from './ssh-command.ts';
+import { startCommand } from './start-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,5 +22,6 @@ program.addCommand(serverCommand());
 program.addCommand(userCommand());
 program.addCommand(tokenCommand());
 program.addCommand(sshCommand());
+program.addCommand(startCommand());
 
 await program.parseAsync(process.argv);
