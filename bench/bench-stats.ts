@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 // Shared by the benches: percentiles and one JSON line per figure.
 export function percentile(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
@@ -9,4 +10,12 @@ export function percentile(xs: number[], p: number): number {
 export function emit(o: Record<string, unknown>): void {
   const round = (v: unknown): unknown => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
   process.stdout.write(`${JSON.stringify(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v)])))}\n`);
+}
+
+/** CPU time (user + system) a process has used so far, ms (Linux /proc). */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14, 15)
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux
 }

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { makeTokens, writeIni } from '../test/helpers/relay-in-process.ts';
 import { spawnServer } from '../test/helpers/server-process.ts';
-import { percentile, emit } from './bench-stats.ts';
+import { percentile, emit, cpuMsOf } from './bench-stats.ts';
 
 const CLIENTS = 8;
 const DURATION_MS = Number(process.env['BENCH_SECONDS'] ?? 10) * 1000;
@@ -66,12 +66,14 @@ try {
 
   // empty round trips, one client at a time (latency baseline)
   const rtt: number[] = [];
+  const rttCpu0 = cpuMsOf(srv.child.pid!);
   for (let i = 0; i < 2000; i++) {
     const t0 = performance.now();
     await emptyRoundTrip();
     rtt.push(performance.now() - t0);
   }
   const rttP50 = percentile(rtt, 50);
+  const serverCpuMsPerRoundTrip = (cpuMsOf(srv.child.pid!) - rttCpu0) / rtt.length;
 
   // single-client cycle latency
   const single: number[] = [];
@@ -83,6 +85,7 @@ try {
 
   // throughput: 8 concurrent clients for DURATION_MS
   const lat: number[] = [];
+  const cpu0 = cpuMsOf(srv.child.pid!);
   const deadline = performance.now() + DURATION_MS;
   const t0 = performance.now();
   await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
@@ -94,11 +97,14 @@ try {
   }));
   const seconds = (performance.now() - t0) / 1000;
   const cps = lat.length / seconds;
+  const serverCpuMsPerCycle = (cpuMsOf(srv.child.pid!) - cpu0) / lat.length;
 
-  emit({ bench: 'server', metric: 'empty_round_trip_ms', p50: rttP50, p99: percentile(rtt, 99), n: rtt.length });
+  emit({ bench: 'server', metric: 'empty_round_trip_ms', p50: rttP50, p99: percentile(rtt, 99), n: rtt.length, server_cpu_ms: serverCpuMsPerRoundTrip });
   emit({ bench: 'server', metric: 'cycle_latency_1_client_ms', p50: percentile(single, 50), p99: percentile(single, 99), n: single.length,
     p50_in_round_trips: percentile(single, 50) / rttP50, target_p50_in_round_trips: 10 });
   emit({ bench: 'server', metric: 'cycles_per_second_8_clients', value: cps, cycles: lat.length, seconds, target: 500 });
+  // the server's own CPU per cycle: what one core of the relay can sustain, whatever else runs
+  emit({ bench: 'server', metric: 'server_cpu_ms_per_cycle', value: serverCpuMsPerCycle, cycles_per_cpu_second: 1000 / serverCpuMsPerCycle });
   emit({ bench: 'server', metric: 'cycle_latency_8_clients_ms', p50: percentile(lat, 50), p99: percentile(lat, 99), n: lat.length,
     p50_in_round_trips: percentile(lat, 50) / rttP50 });
 } finally {
