@@ -1,10 +1,9 @@
 // `distcomp user add|list|passwd`: accounts on the relay's data directory.
 import { Command } from 'commander';
 import { Accounts } from '../server/accounts.ts';
-import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import { DATA_DIR_OPTION, withStore } from './with-store.ts';
 import { action, CliError, readStdin } from './cli-errors.ts';
 
-const dataDirOpt = ['--data-dir <dir>', 'the relay\'s data directory', './.distcomp'] as const;
 
 async function passwordFrom(o: { passwordStdin?: boolean }): Promise<string | null> {
   if (!o.passwordStdin) return null;
@@ -17,40 +16,31 @@ export function userCommand(): Command {
   const cmd = new Command('user').description('manage users of the relay');
   cmd.command('add <name>')
     .description('add a user (with --password-stdin, a password for `login`)')
-    .option(...dataDirOpt)
+    .option(...DATA_DIR_OPTION)
     .option('--password-stdin', 'read a password from standard input')
     .action(action('user add', async (name: string, o: { dataDir: string; passwordStdin?: boolean }) => {
       const pw = await passwordFrom(o);
-      const store = new SqliteStore(o.dataDir);
-      try {
+      await withStore(o.dataDir, async (store) => {
         const u = await new Accounts(store).addUser(name, pw);
         process.stderr.write(`user "${u.name}" added${pw ? ' with a password' : ''}\n`);
-      } finally {
-        store.close();
-      }
+      });
     }));
   cmd.command('passwd <name>')
     .description('set a user\'s password, read from standard input')
-    .option(...dataDirOpt)
+    .option(...DATA_DIR_OPTION)
     .action(action('user passwd', async (name: string, o: { dataDir: string }) => {
       const pw = await passwordFrom({ passwordStdin: true });
-      const store = new SqliteStore(o.dataDir);
-      try {
+      await withStore(o.dataDir, async (store) => {
         await new Accounts(store).setPassword(name, pw as string);
         process.stderr.write(`password of "${name}" set\n`);
-      } finally {
-        store.close();
-      }
+      });
     }));
   cmd.command('list')
-    .option(...dataDirOpt)
-    .action(action('user list', (o: { dataDir: string }) => {
-      const store = new SqliteStore(o.dataDir);
-      try {
+    .option(...DATA_DIR_OPTION)
+    .action(action('user list', async (o: { dataDir: string }) => {
+      await withStore(o.dataDir, async (store) => {
         for (const u of store.listUsers()) process.stdout.write(`${u.name}\t${new Date(u.createdAt).toISOString()}\n`);
-      } finally {
-        store.close();
-      }
+      });
     }));
   return cmd;
 }
