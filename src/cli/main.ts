@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { serverCommand } from './server-command.ts';
 import { userCommand } from './user-command.ts';
 import { tokenCommand } from './token-command.ts';
+import { agentCommand } from './agent-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,5 +20,6 @@ const program = new Command('distcomp')
 program.addCommand(serverCommand());
 program.addCommand(userCommand());
 program.addCommand(tokenCommand());
+program.addCommand(agentCommand());
 
 await program.parseAsync(process.argv);
