@@ -83,7 +83,7 @@ export class ConsoleView {
         this.o.write(`code = ${String(e.code)} / message = ${e.message}${e.acceptId ? ` (${e.endpoint}, accept_id ${e.acceptId})` : ''}\n`);
         return;
       case 'retry':
-        this.line(`通信失敗 / network failure (${e.endpoint}: ${e.reason}); retry ${e.retry}/${e.retries} in ${(e.delayMs / 1000).toFixed(1)} s`);
+        this.line(`通信失敗 / network failure (${e.endpoint}: ${e.reason}); retry ${e.retry}/${e.retries} in ${(e.delayMs / 1000).toFixed(e.delayMs < 1000 ? 2 : 1)} s`);
         return;
       case 'gave-up':
         this.line(`通信失敗: リトライ回数を超えました / gave up after ${e.retries} retries (${e.endpoint}: ${e.reason})`);

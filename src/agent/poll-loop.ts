@@ -14,6 +14,8 @@ export interface PollState {
   running: Set<string>;
   /** Whether the 'long-poll' event was told already. */
   toldLongPoll: boolean;
+  /** Whether a first poll was made. */
+  polled: boolean;
 }
 
 async function worker(ctx: CalcContext, state: PollState): Promise<void> {
@@ -21,7 +23,10 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
   while (lifecycle.takesNewCalcs) {
     let ans;
     try {
-      ans = await client.calcRequest(opts.siteId, { waitS: opts.waitS, signal: lifecycle.drainSignal });
+      // the first poll answers at once, so the screen shows at start that the site id and token are good
+      const waitS = state.polled ? opts.waitS : 0;
+      state.polled = true;
+      ans = await client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal });
     } catch (err) {
       if (err instanceof CallAborted && lifecycle.drainSignal.aborted) return;
       throw err;

@@ -92,7 +92,7 @@ export async function runAgent(opts: AgentOptions, io: AgentIo): Promise<number>
     },
     userAgent: `distcomp-agent/${io.version ?? '0'}`,
   });
-  const state: PollState = { running: new Set(), toldLongPoll: false };
+  const state: PollState = { running: new Set(), toldLongPoll: false, polled: false };
 
   const onSignal = (signal: NodeJS.Signals): void => {
     const outcome = lifecycle.interrupt(signal);

@@ -236,8 +236,9 @@ export class RelayClient {
     if (e?.name === 'AbortError' || errorCode(err) === 'UND_ERR_ABORTED') return new CallAborted(endpoint, { cause: err });
     const code = errorCode(err);
     if (code !== null && TLS_CODE.test(code)) return new RelayTlsFailure(endpoint, url, `${code}: ${e.message}`, { cause: err });
-    const reason = code ?? e?.message ?? String(err);
-    return new RelayUnreachable(endpoint, this.origin, code !== null && code !== e.message ? `${code} (${e.message})` : reason, { cause: err });
+    const msg = e?.message ?? String(err);
+    const reason = code === null || msg.includes(code) ? msg : `${code}: ${msg}`;
+    return new RelayUnreachable(endpoint, this.origin, reason, { cause: err });
   }
 
   private async call(c: Call, o: CallOptions = {}): Promise<Answer> {
