@@ -71,7 +71,8 @@ export async function runAgent(opts: AgentOptions, io: AgentIo): Promise<number>
     view.show(e);
     if (opts.logFile !== null) {
       try {
-        appendFileSync(opts.logFile, `${JSON.stringify({ time: new Date().toISOString(), pid: process.pid, siteId: opts.siteId, event: e.type, ...e })}\n`);
+        const ms = performance.timeOrigin + performance.now();
+        appendFileSync(opts.logFile, `${JSON.stringify({ time: new Date(ms).toISOString(), ms: Math.round(ms * 1000) / 1000, pid: process.pid, siteId: opts.siteId, event: e.type, ...e })}\n`);
       } catch {
         // a full disk must not stop calcs; the screen still has the line
       }
