@@ -105,6 +105,7 @@ export async function runAgent(opts: AgentOptions, io: AgentIo): Promise<number>
     process.on('SIGTERM', onSignal);
   }
   let pruneTimer: NodeJS.Timeout | null = null;
+  let exitCode: number = AGENT_EXIT.failure;
 
   try {
     for (const w of opts.warnings) emit({ type: 'warning', text: w });
@@ -116,7 +117,7 @@ export async function runAgent(opts: AgentOptions, io: AgentIo): Promise<number>
       } catch (err) {
         if (err instanceof RelayRefused) {
           emit({ type: 'fatal', message: `login refused: unknown login id or wrong password (status code = ${err.httpStatus})` });
-          return AGENT_EXIT.failure;
+          return exitCode;
         }
         throw err;
       }
@@ -153,9 +154,9 @@ export async function runAgent(opts: AgentOptions, io: AgentIo): Promise<number>
       }
     }
     await pollLoop(ctx, state);
-    const code = lifecycle.state === 'STOPPING' ? AGENT_EXIT.interrupted : AGENT_EXIT.ok;
+    exitCode = lifecycle.state === 'STOPPING' ? AGENT_EXIT.interrupted : AGENT_EXIT.ok;
     lifecycle.finish('poll loop ended');
-    return code;
+    return exitCode;
   } catch (err) {
     emit({ type: 'fatal', message: explain(err, opts, emit) });
     lifecycle.finish('fatal error');
@@ -166,7 +167,7 @@ export async function runAgent(opts: AgentOptions, io: AgentIo): Promise<number>
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
-    emit({ type: 'exit', code: 0 });
+    emit({ type: 'exit', code: exitCode });
     await client.close().catch(() => {});
   }
 }
