@@ -8,6 +8,7 @@ import { userCommand } from './user-command.ts';
 import { tokenCommand } from './token-command.ts';
 import { sshCommand } from './ssh-command.ts';
 import { startCommand } from './start-command.ts';
+import { agentCommand } from './agent-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -21,6 +22,7 @@ const program = new Command('distcomp')
 program.addCommand(serverCommand());
 program.addCommand(userCommand());
 program.addCommand(tokenCommand());
+program.addCommand(agentCommand());
 program.addCommand(sshCommand());
 program.addCommand(startCommand());
 

@@ -19,10 +19,8 @@ export function tokenHint(token: string): string {
   return token.slice(0, 6);
 }
 
-/** A token as it may appear on a screen: `ab12cd…(64 chars)`. */
-export function maskToken(token: string): string {
-  return token.length <= 8 ? '*'.repeat(token.length) : `${token.slice(0, 4)}${'*'.repeat(8)}…(${token.length} chars)`;
-}
+/** Moved to protocol/ so that clients share it (the agent must not import server/). */
+export { maskToken } from '../protocol/token-mask.ts';
 
 export class TokenAuth {
   private readonly cache = new Map<string, { user: User | null; until: number }>();

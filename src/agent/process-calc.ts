@@ -1,0 +1,242 @@
+// One calc, from the claim to end-send, as a walk through the journal's phases. Every step
+// first does its work, then records it; a restarted agent re-enters the walk at the recorded
+// phase. Steps that reach the relay are idempotent in effect: if the relay refuses one because
+// the calc is already at or past the step's target (the answer to our first try was lost, or
+// we are resuming), the step counts as done.
+import { STDERR_FILE, STDOUT_FILE, parseAddCalcInfoBody } from '../protocol/calc-info.ts';
+import { ProtocolError } from '../protocol/errors.ts';
+import type { Progress } from '../protocol/states.ts';
+import { ProtocolFailure } from '../client/client-errors.ts';
+import { progressAtLeast, progressNamedIn, type RelayClient } from '../client/relay-client.ts';
+import { sleep } from '../client/retry-policy.ts';
+import type { AgentEvent } from './agent-events.ts';
+import type { AgentOptions } from './agent-options.ts';
+import { commandRefusal } from './agent-rules.ts';
+import { collectResults, resultUploads } from './collect-results.ts';
+import { advance, type CalcOutcome, type JournalData } from './journal.ts';
+import type { Lifecycle } from './lifecycle.ts';
+import { groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
+import { ShellWordsError, splitShellWords } from './shell-words.ts';
+import { removeWorkdir, writeInputFile } from './workdir.ts';
+
+export interface CalcContext {
+  client: RelayClient;
+  opts: AgentOptions;
+  lifecycle: Lifecycle;
+  emit: (e: AgentEvent) => void;
+}
+
+/** The relay no longer knows the calc (deleted by a forced cancel, or expired). */
+function calcIsGone(err: unknown): boolean {
+  return err instanceof ProtocolFailure && String(err.code) === '400' && err.protocolMessage.startsWith('There is no information for accept_id(');
+}
+
+type StepOutcome = 'ok' | 'gone';
+
+async function relayStep(ctx: CalcContext, j: JournalData, step: string, target: Progress, call: () => Promise<unknown>): Promise<StepOutcome> {
+  try {
+    await call();
+    ctx.emit({ type: 'step', acceptId: j.acceptId, step });
+    return 'ok';
+  } catch (err) {
+    const p = progressNamedIn(err);
+    if (p !== null && progressAtLeast(p, target)) {
+      ctx.emit({ type: 'step', acceptId: j.acceptId, step, note: `the relay already has it (progress "${p}")` });
+      return 'ok';
+    }
+    if (calcIsGone(err)) return 'gone';
+    if (err instanceof ProtocolFailure) ctx.emit({ type: 'protocol-failure', endpoint: err.endpoint, code: err.code, message: err.protocolMessage, acceptId: j.acceptId });
+    throw err;
+  }
+}
+
+interface Prepared {
+  calc: NonNullable<JournalData['calc']>;
+  refusal: string | null;
+}
+
+/** Checks calc-info as strictly as the relay should have, and applies this computer's rules. */
+function prepare(ctx: CalcContext, workdir: string, raw: Record<string, unknown>): Prepared {
+  const command = typeof raw['command'] === 'string' ? raw['command'] : '';
+  const parameters = typeof raw['parameters'] === 'string' ? raw['parameters'] : '';
+  const rf = raw['result_files'];
+  const names = typeof rf === 'object' && rf !== null && !Array.isArray(rf) ? Object.keys(rf) : [STDOUT_FILE, STDERR_FILE];
+  const calc = { command, parameters, resultNames: names };
+  let info;
+  try {
+    info = parseAddCalcInfoBody({ 'calc-info': raw });
+  } catch (err) {
+    if (err instanceof ProtocolError) return { calc, refusal: `the relay sent an invalid calc-info: ${err.message}` };
+    throw err;
+  }
+  calc.resultNames = info.resultNames;
+  if (info.site !== ctx.opts.siteId) return { calc, refusal: `the calc is for site ${JSON.stringify(info.site)}, not ${JSON.stringify(ctx.opts.siteId)}` };
+  const cmdWhy = commandRefusal(ctx.opts.rules, info.command);
+  if (cmdWhy !== null) return { calc, refusal: cmdWhy };
+  try {
+    splitShellWords(info.parameters);
+  } catch (err) {
+    if (err instanceof ShellWordsError) return { calc, refusal: err.message };
+    throw err;
+  }
+  try {
+    for (const f of info.parameterFiles) {
+      if (f.base64 !== null) writeInputFile(workdir, f.name, Buffer.from(f.base64, 'base64'));
+    }
+  } catch (err) {
+    return { calc, refusal: `cannot write the input files: ${(err as Error).message}` };
+  }
+  return { calc, refusal: null };
+}
+
+function abnormal(reason: string, exitCode: number | null = null, signal: string | null = null): CalcOutcome {
+  return { result: 'abnormal', reason, exitCode, signal };
+}
+
+/** Runs the command (phase `starting` → `running` → `exited`). */
+async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData): Promise<{ j: JournalData; outcome: CalcOutcome }> {
+  const calc = j.calc as NonNullable<JournalData['calc']>;
+  const args = splitShellWords(calc.parameters);
+  let current = j;
+  const r = await runCommand({
+    command: calc.command, args, workdir, env: ctx.opts.childEnv, killSignal: ctx.lifecycle.stopSignal, killGraceMs: ctx.opts.killGraceMs,
+    onSpawn: (pid) => {
+      current = advance(workdir, current, 'running', { pid });
+      ctx.emit({ type: 'command-start', acceptId: j.acceptId, command: calc.command, args, pid, workdir });
+    },
+  });
+  ctx.emit({ type: 'command-exit', acceptId: j.acceptId, exitCode: r.exitCode, signal: r.signal, killedByAgent: r.killedByAgent });
+  let outcome: CalcOutcome;
+  // the agent's own reasons go into the stderr file too: it is what the workflow side reads
+  let note = true;
+  if (r.spawnError !== null) outcome = abnormal(`the command could not be started: ${r.spawnError}`);
+  else if (r.killedByAgent) outcome = abnormal('the command was stopped on the external computer (second Ctrl+C of its agent)', r.exitCode, r.signal);
+  else if (r.signal !== null) outcome = abnormal(`the command was killed by signal ${r.signal}`, null, r.signal);
+  else if (r.exitCode !== 0) {
+    outcome = abnormal(`the command ended with exit code ${String(r.exitCode)}`, r.exitCode);
+    note = false;
+  } else if (!collectResults(workdir, calc.resultNames, ctx.opts.rules).deliversRequested) {
+    outcome = abnormal('none of the requested result files was produced', 0);
+  } else {
+    outcome = { result: 'calc end', reason: null, exitCode: 0, signal: null };
+    note = false;
+  }
+  if (note) noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
+  return { j: current, outcome };
+}
+
+/** A command that was (maybe) running when the previous agent died: never rerun; wait for it to end; abnormal. */
+async function afterLostCommand(ctx: CalcContext, j: JournalData): Promise<CalcOutcome> {
+  if (j.pid !== undefined) {
+    while (groupAlive(j.pid)) {
+      if (ctx.lifecycle.stopSignal.aborted) {
+        killGroup(j.pid, 'SIGTERM');
+        await sleep(ctx.opts.killGraceMs).catch(() => {});
+        killGroup(j.pid, 'SIGKILL');
+        break;
+      }
+      await sleep(500, ctx.lifecycle.stopSignal).catch(() => {});
+    }
+  }
+  return abnormal('the agent was restarted while the command was running, so its exit status is unknown; the command was not run again');
+}
+
+/**
+ * Walks the calc from the journal's phase to `done`. `fromDisk` = resuming after a restart.
+ * Throws client errors that retrying could not fix (network gone, 403): the journal keeps
+ * the phase, and the next start of the agent continues.
+ */
+export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean): Promise<void> {
+  const { client, opts } = ctx;
+  const site = opts.siteId;
+  const id = start.acceptId;
+  let j = start;
+  let outcome: CalcOutcome | null = j.outcome ?? null;
+  const gone = (why: string): void => {
+    j = advance(workdir, j, 'abandoned');
+    ctx.emit({ type: 'calc-abandoned', acceptId: id, reason: why });
+  };
+  const GONE = 'the relay no longer knows this calc (cancelled or expired on the MInt side)';
+
+  for (;;) {
+    switch (j.phase) {
+      case 'claimed': {
+        let raw: Record<string, unknown>;
+        try {
+          raw = await client.calcParams(site, id);
+        } catch (err) {
+          if (calcIsGone(err)) return gone(GONE);
+          const p = progressNamedIn(err);
+          if (p !== null) {
+            return gone(`calc-params was answered before (progress "${p}") but the answer never reached this agent, so the calc's input is lost; cancel it from the workflow side (cancel-wait-calc with delete=force)`);
+          }
+          throw err;
+        }
+        const p = prepare(ctx, workdir, raw);
+        j = advance(workdir, j, 'params', { calc: p.calc, refusal: p.refusal });
+        break;
+      }
+      case 'params': {
+        if (await relayStep(ctx, j, 'calc-params-complete', 'complete send', () => client.calcParamsComplete(site, id)) === 'gone') return gone(GONE);
+        if (await relayStep(ctx, j, 'calc-start', 'running', () => client.calcStart(site, id)) === 'gone') return gone(GONE);
+        j = advance(workdir, j, 'starting');
+        break;
+      }
+      case 'starting': {
+        if (fromDisk) {
+          outcome = await afterLostCommand(ctx, j);
+          noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
+        } else if (j.refusal) {
+          ctx.emit({ type: 'calc-refused', acceptId: id, reason: j.refusal });
+          noteInStderr(workdir, `distcomp agent: this calc was not run on the external computer: ${j.refusal}`);
+          outcome = abnormal(j.refusal);
+        } else if (ctx.lifecycle.stopSignal.aborted) {
+          outcome = abnormal('the agent was stopped before the command started');
+          noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
+        } else {
+          const r = await runAndJudge(ctx, workdir, j);
+          j = r.j;
+          outcome = r.outcome;
+        }
+        j = advance(workdir, j, 'exited', { outcome });
+        break;
+      }
+      case 'running': {
+        outcome = await afterLostCommand(ctx, j);
+        noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
+        j = advance(workdir, j, 'exited', { outcome });
+        break;
+      }
+      case 'exited': {
+        const o = outcome as CalcOutcome;
+        if (await relayStep(ctx, j, `calc-end (${o.result})`, 'calc end', () => client.calcEnd(site, id, o.result)) === 'gone') return gone(GONE);
+        j = advance(workdir, j, 'ended');
+        break;
+      }
+      case 'ended': {
+        const names = j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE];
+        const c = collectResults(workdir, names, opts.rules);
+        const uploads = resultUploads(workdir, c, opts.rules);
+        if (await relayStep(ctx, j, 'send-results', 'getting return', () => client.sendResults(site, id, uploads)) === 'gone') return gone(GONE);
+        ctx.emit({ type: 'results', acceptId: id, sent: c.files.map((f) => f.name), missing: c.missing, refused: c.refused });
+        j = advance(workdir, j, 'sent');
+        break;
+      }
+      case 'sent': {
+        if (await relayStep(ctx, j, 'end-send', 'got return', () => client.endSend(site, id)) === 'gone') return gone(GONE);
+        j = advance(workdir, j, 'done');
+        const o = outcome ?? abnormal('unknown');
+        ctx.emit({ type: 'calc-done', acceptId: id, result: o.result, reason: o.reason });
+        if (o.result === 'calc end' && opts.rules.afterSuccess === 'remove') {
+          removeWorkdir(workdir);
+          ctx.emit({ type: 'workdir-removed', path: workdir });
+        }
+        return;
+      }
+      case 'done':
+      case 'abandoned':
+        return;
+    }
+    fromDisk = false;
+  }
+}

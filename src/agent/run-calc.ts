@@ -1,0 +1,108 @@
+// Runs one calc's command: without a shell (an argument array; no string from the network is
+// ever parsed by a shell), in the calc's working directory, with CALC_DIR set, in its own
+// process group (detached), with stdout and stderr going straight from the child to the two
+// files (the agent never holds them in memory). An abort kills the whole group: SIGTERM, then
+// SIGKILL after a grace period.
+import { spawn } from 'node:child_process';
+import { appendFileSync, closeSync, constants as C, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { STDERR_FILE, STDOUT_FILE } from '../protocol/calc-info.ts';
+
+export interface RunOptions {
+  command: string;
+  args: readonly string[];
+  workdir: string;
+  /** The environment (CALC_DIR is set here). */
+  env: Record<string, string>;
+  /** Aborting kills the command's process group. */
+  killSignal: AbortSignal;
+  /** Time between SIGTERM and SIGKILL, ms. */
+  killGraceMs: number;
+  /** Called once the process exists (to journal its pid). */
+  onSpawn?: (pid: number) => void;
+}
+
+export interface RunResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** The agent killed it (second Ctrl+C). */
+  killedByAgent: boolean;
+  /** The command could not be started (ENOENT, EACCES...). */
+  spawnError: string | null;
+}
+
+function openOutput(path: string): number {
+  return openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW | C.O_APPEND, 0o600);
+}
+
+/** Appends a line of the agent's own to the calc's stderr file (a reason the workflow side will read). */
+export function noteInStderr(workdir: string, text: string): void {
+  const fd = openSync(join(workdir, STDERR_FILE), C.O_WRONLY | C.O_CREAT | C.O_APPEND | C.O_NOFOLLOW, 0o600);
+  try {
+    appendFileSync(fd, text.endsWith('\n') ? text : `${text}\n`);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Signals a whole process group; false when it no longer exists. */
+export function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function runCommand(o: RunOptions): Promise<RunResult> {
+  const out = openOutput(join(o.workdir, STDOUT_FILE));
+  const err = openOutput(join(o.workdir, STDERR_FILE));
+  return new Promise((resolve) => {
+    let killedByAgent = false;
+    let graceTimer: NodeJS.Timeout | null = null;
+    let settled = false;
+    const child = spawn(o.command, [...o.args], {
+      cwd: o.workdir,
+      env: { ...o.env, CALC_DIR: o.workdir },
+      stdio: ['ignore', out, err],
+      detached: true, // own process group: a terminal's Ctrl+C does not reach it, and we can kill the group
+      shell: false,
+      windowsHide: true,
+    });
+    closeSync(out);
+    closeSync(err);
+    const pid = child.pid;
+    const kill = (): void => {
+      if (pid === undefined || killedByAgent) return;
+      killedByAgent = true;
+      killGroup(pid, 'SIGTERM');
+      graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), o.killGraceMs);
+    };
+    const finish = (r: RunResult): void => {
+      if (settled) return;
+      settled = true;
+      o.killSignal.removeEventListener('abort', kill);
+      if (graceTimer) clearTimeout(graceTimer);
+      // after a kill, leave nothing of the group behind
+      if (killedByAgent && pid !== undefined) killGroup(pid, 'SIGKILL');
+      resolve(r);
+    };
+    child.once('error', (e) => finish({ exitCode: null, signal: null, killedByAgent, spawnError: e.message }));
+    child.once('exit', (code, signal) => finish({ exitCode: code, signal, killedByAgent, spawnError: null }));
+    if (pid !== undefined) {
+      o.onSpawn?.(pid);
+      if (o.killSignal.aborted) kill();
+      else o.killSignal.addEventListener('abort', kill, { once: true });
+    }
+  });
+}

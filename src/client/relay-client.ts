@@ -1,0 +1,427 @@
+// Typed calls of every endpoint of the relay protocol (webapi-protocol.md), workflow side,
+// remote side, and our extensions; shared by `distcomp agent` and `distcomp submit`.
+// Each method sends one request (retried under the one retry policy), reads the envelope,
+// and either returns what the caller needs or throws one of client-errors.ts.
+// The token goes only into the Authorization header: never into a URL, a message or a log.
+import { Readable } from 'node:stream';
+import { request, type Dispatcher } from 'undici';
+import { firstEntry, type EnvelopeEntry } from '../protocol/envelope.ts';
+import { PROGRESS, isProgress, type Progress } from '../protocol/states.ts';
+import {
+  BadAnswer, CallAborted, ProtocolFailure, RelayRefused, RelayTlsFailure, RelayUnavailable, RelayUnreachable,
+} from './client-errors.ts';
+import { createDispatcher, DEFAULT_HTTP_OPTIONS, type HttpOptions } from './http-options.ts';
+import { DEFAULT_RETRY_POLICY, errorCode, withRetry, type RetryEvent, type RetryPolicy } from './retry-policy.ts';
+import { sendResultsBody, type ResultUpload } from './result-upload.ts';
+
+export const API_PATH = '/mi-distcomp-api/';
+/** The public port of the relay (the manual's default); 443 is the documented alternative. */
+export const DEFAULT_RELAY_PORT = 50443;
+/** Answer header through which our relay lists its extensions. */
+export const FEATURES_HEADER = 'x-distcomp-features';
+
+export class BaseUrlError extends Error {
+  override readonly name = 'BaseUrlError';
+}
+
+/**
+ * The relay's origin as the manual builds it: the base URL, plus `:port` when the URL names
+ * no port. `https://relay.example` → `https://relay.example:50443`. A URL that names a port
+ * keeps it. Only `http(s)://host[:port]` (a trailing `/` is dropped) is accepted.
+ */
+export function relayOrigin(baseUrl: string, port: number = DEFAULT_RELAY_PORT): string {
+  const m = /^(https?):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::(\d{1,5}))?\/?$/.exec(baseUrl.trim());
+  if (!m) {
+    throw new BaseUrlError(`base url must look like https://host or https://host:port (no path, no user), got ${JSON.stringify(baseUrl)}`);
+  }
+  const [, scheme, host, given] = m as unknown as [string, string, string, string | undefined];
+  const p = given === undefined ? port : Number(given);
+  if (!Number.isInteger(p) || p < 1 || p > 65535) throw new BaseUrlError(`port must be 1..65535, got ${given ?? port}`);
+  return `${scheme.toLowerCase()}://${host.toLowerCase()}:${p}`;
+}
+
+export interface RelayClientOptions {
+  /** `http(s)://host[:port]`; see relayOrigin(). */
+  baseUrl: string;
+  /** Port added when baseUrl names none. @default 50443 */
+  port?: number;
+  /** The API token (64 hex). null until login() for clients started with a login. */
+  token: string | null;
+  http?: Partial<HttpOptions>;
+  /** Retries of every call, unless a call says otherwise. @default 5 retries, 60 s apart */
+  retry?: RetryPolicy;
+  /** Told before each retry wait (the agent prints one line per attempt). */
+  onRetry?: (e: RetryEvent & { endpoint: string }) => void;
+  /** Told about every request sent (the agent's `debug` view). Gets the URL without secrets. */
+  onSend?: (e: { method: string; url: string; endpoint: string }) => void;
+  /** User-Agent header. @default "distcomp" */
+  userAgent?: string;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Overrides the client's policy for this call; false = a single try. */
+  retry?: RetryPolicy | false;
+}
+
+/** A calc handed to this poller by calc-request. */
+export interface ClaimedCalc {
+  kind: 'calc';
+  acceptId: string;
+  /** How many times the relay has handed this calc out (ours; null from a deployed relay). */
+  attempt: number | null;
+  message: string;
+}
+/** calc-request's "nothing to do" ("0300"). */
+export interface NoCalc {
+  kind: 'idle';
+  code: string | number;
+  message: string;
+}
+
+export interface ProgressAnswer {
+  progress: Progress;
+  /** calc_status, when the relay sends it (ours). */
+  status: string | null;
+  /** Why a calc ended abnormal, when the relay knows (ours). */
+  reason: string | null;
+}
+
+export type ResultFilesWire = Record<string, { content: string; mimetype1: string; mimetype2: string }>;
+
+/** The wire calc-info object (see the spec's "The calc-info object"). */
+export interface CalcInfoWire {
+  command: string;
+  'remote-site': string;
+  parameters: string;
+  parameter_files: Record<string, [string, string, string]>;
+  result_files: Record<string, { content: string; mimetype1: string; mimetype2: string }>;
+}
+
+interface Answer {
+  status: number;
+  json: unknown;
+  text: string;
+}
+
+interface Call {
+  method: 'GET' | 'POST';
+  endpoint: string;
+  query?: Record<string, string>;
+  json?: unknown;
+  /** A streamed body (built afresh for each try). */
+  stream?: () => AsyncIterable<Uint8Array>;
+  /** Extra time to wait for the answer, ms (long polls). */
+  holdMs?: number;
+  auth?: boolean;
+}
+
+const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_|ERR_TLS|ERR_SSL|HOSTNAME/;
+
+/** For messages: a body cut to a readable length. */
+function clip(text: string): string {
+  const t = text.trim();
+  return t.length > 600 ? `${t.slice(0, 597)}...` : t;
+}
+
+/**
+ * If a remote-side step was refused because the calc already moved on (a retried call whose
+ * first answer was lost, or a restarted agent), the progress the relay named; else null.
+ * Our relay says `... refused: the calc is in progress "running" (status "none") ...`.
+ */
+export function progressNamedIn(err: unknown): Progress | null {
+  if (!(err instanceof ProtocolFailure)) return null;
+  const m = /in progress "([^"]+)"/.exec(err.protocolMessage);
+  return m && isProgress(m[1]) ? m[1] : null;
+}
+
+/** True when `p` is `target` or later in the calc's life. */
+export function progressAtLeast(p: Progress, target: Progress): boolean {
+  return PROGRESS.indexOf(p) >= PROGRESS.indexOf(target);
+}
+
+export class RelayClient {
+  /** `scheme://host:port` of the relay. */
+  readonly origin: string;
+  private token: string | null;
+  private readonly dispatcher: Dispatcher;
+  private readonly http: HttpOptions;
+  private readonly retry: RetryPolicy;
+  private readonly userAgent: string;
+  private featureSet: ReadonlySet<string> | null = null;
+
+  constructor(private readonly o: RelayClientOptions) {
+    this.origin = relayOrigin(o.baseUrl, o.port ?? DEFAULT_RELAY_PORT);
+    this.token = o.token;
+    this.http = { ...DEFAULT_HTTP_OPTIONS, ...o.http };
+    this.dispatcher = createDispatcher(this.http);
+    this.retry = o.retry ?? DEFAULT_RETRY_POLICY;
+    this.userAgent = o.userAgent ?? 'distcomp';
+  }
+
+  /** Uses this token from now on (after login()). */
+  setToken(token: string): void {
+    this.token = token;
+  }
+
+  /** The URL of an endpoint, with a query (for screens: carries no secret). */
+  url(endpoint: string, query: Record<string, string> = {}): string {
+    const qs = new URLSearchParams(query).toString();
+    return `${this.origin}${API_PATH}${endpoint}${qs ? `?${qs}` : ''}`;
+  }
+
+  /** Extensions the relay announced on its last answer; null before the first answer. */
+  get features(): ReadonlySet<string> | null {
+    return this.featureSet;
+  }
+
+  /** Whether calc-request / calc-progress may carry `wait=` (known after the first answer). */
+  get longPoll(): boolean {
+    return this.featureSet?.has('long-poll') ?? false;
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  // ------------------------------------------------------------------ transport
+
+  private async once(c: Call, signal: AbortSignal | undefined): Promise<Answer> {
+    const url = this.url(c.endpoint, c.query);
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
+    if (c.auth !== false && this.token !== null) headers['authorization'] = `Bearer ${this.token}`;
+    let body: string | Readable | undefined;
+    if (c.json !== undefined) body = JSON.stringify(c.json);
+    else if (c.stream) body = Readable.from(c.stream(), { objectMode: false });
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    this.o.onSend?.({ method: c.method, url, endpoint: c.endpoint });
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: c.method, headers, body, signal, dispatcher: this.dispatcher,
+        headersTimeout: this.http.headersTimeoutMs + (c.holdMs ?? 0),
+      });
+    } catch (err) {
+      throw this.transportError(c.endpoint, url, err);
+    }
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw this.transportError(c.endpoint, url, err);
+    }
+    const feat = res.headers[FEATURES_HEADER];
+    const featText = Array.isArray(feat) ? feat.join(',') : feat;
+    this.featureSet = new Set((featText ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''));
+    let json: unknown = undefined;
+    try {
+      json = text === '' ? undefined : (JSON.parse(text) as unknown);
+    } catch {
+      json = undefined;
+    }
+    const status = res.statusCode;
+    if (status === 403) {
+      throw new RelayRefused(c.endpoint, status, firstEntry(json)?.code ?? null, clip(text));
+    }
+    if (status >= 400 && (status >= 500 || status === 429 || firstEntry(json) === null)) {
+      const ra = res.headers['retry-after'];
+      const raS = typeof ra === 'string' && /^\d+$/.test(ra) ? Number(ra) * 1000 : null;
+      throw new RelayUnavailable(c.endpoint, status, clip(text), raS);
+    }
+    return { status, json, text };
+  }
+
+  private transportError(endpoint: string, url: string, err: unknown): Error {
+    const e = err as Error & { name?: string };
+    if (e?.name === 'AbortError' || errorCode(err) === 'UND_ERR_ABORTED') return new CallAborted(endpoint, { cause: err });
+    const code = errorCode(err);
+    if (code !== null && TLS_CODE.test(code)) return new RelayTlsFailure(endpoint, url, `${code}: ${e.message}`, { cause: err });
+    const msg = e?.message ?? String(err);
+    const reason = code === null || msg.includes(code) ? msg : `${code}: ${msg}`;
+    return new RelayUnreachable(endpoint, this.origin, reason, { cause: err });
+  }
+
+  private async call(c: Call, o: CallOptions = {}): Promise<Answer> {
+    const policy = o.retry === false ? { ...this.retry, retries: 0 } : (o.retry ?? this.retry);
+    return withRetry(() => this.once(c, o.signal), policy, {
+      signal: o.signal,
+      onRetry: (e) => this.o.onRetry?.({ ...e, endpoint: c.endpoint }),
+    });
+  }
+
+  /** errors[0] of an answer; throws ProtocolFailure unless its code is 200. */
+  private ok(c: Call, a: Answer): EnvelopeEntry {
+    const entry = firstEntry(a.json);
+    if (entry === null) throw new BadAnswer(c.endpoint, a.status, `no {"errors":[{code, message}]} envelope in ${JSON.stringify(clip(a.text))}`);
+    if (entry.code !== 200) throw new ProtocolFailure(c.endpoint, a.status, entry.code, entry.message, entry);
+    return entry;
+  }
+
+  private async envelopeCall(c: Call, o?: CallOptions): Promise<EnvelopeEntry> {
+    return this.ok(c, await this.call(c, o));
+  }
+
+  private static statusText(c: Call, entry: EnvelopeEntry): string {
+    const m = /^status:(.*)$/s.exec(entry.message);
+    if (!m) throw new BadAnswer(c.endpoint, 200, `message ${JSON.stringify(entry.message)} is not "status:<value>"`);
+    return m[1] as string;
+  }
+
+  // ------------------------------------------------------------------ workflow side
+
+  /** POST add-calcinfo: registers a calc; returns its accept_id. */
+  async addCalcInfo(calcInfo: CalcInfoWire, o?: CallOptions): Promise<string> {
+    const c: Call = { method: 'POST', endpoint: 'add-calcinfo', json: { 'calc-info': calcInfo } };
+    const e = await this.envelopeCall(c, o);
+    if (typeof e['accept_id'] !== 'string') throw new BadAnswer(c.endpoint, 200, 'no accept_id in the answer');
+    return e['accept_id'];
+  }
+
+  /** POST allow-wait-calc: lets a poller take the calc. */
+  async allowWaitCalc(acceptId: string, o?: CallOptions): Promise<void> {
+    await this.envelopeCall({ method: 'POST', endpoint: 'allow-wait-calc', json: { accept_id: acceptId } }, o);
+  }
+
+  /** POST cancel-wait-calc: deletes the calc (`force` also while it runs). */
+  async cancelWaitCalc(acceptId: string, opts: { force?: boolean } & CallOptions = {}): Promise<void> {
+    const json: Record<string, string> = { accept_id: acceptId };
+    if (opts.force) json['delete'] = 'force';
+    await this.envelopeCall({ method: 'POST', endpoint: 'cancel-wait-calc', json }, opts);
+  }
+
+  /** GET calc-status: `none`, `completed` or `abnormal` (plus the reason, from our relay). */
+  async calcStatus(acceptId: string, o?: CallOptions): Promise<{ status: string; reason: string | null }> {
+    const c: Call = { method: 'GET', endpoint: 'calc-status', query: { accept_id: acceptId } };
+    const e = await this.envelopeCall(c, o);
+    return { status: RelayClient.statusText(c, e), reason: typeof e['reason'] === 'string' ? e['reason'] : null };
+  }
+
+  /**
+   * GET calc-progress. With `since` and `waitS` (and a relay that long-polls), the answer
+   * comes as soon as the progress differs from `since`, or after `waitS` seconds.
+   */
+  async calcProgress(acceptId: string, opts: { since?: Progress; waitS?: number } & CallOptions = {}): Promise<ProgressAnswer> {
+    const query: Record<string, string> = { accept_id: acceptId };
+    const hold = opts.waitS !== undefined && opts.since !== undefined && this.longPoll;
+    if (hold) {
+      query['since'] = opts.since as string;
+      query['wait'] = String(opts.waitS);
+    }
+    const c: Call = { method: 'GET', endpoint: 'calc-progress', query, holdMs: hold ? (opts.waitS as number) * 1000 : 0 };
+    const e = await this.envelopeCall(c, opts);
+    const p = RelayClient.statusText(c, e);
+    if (!isProgress(p)) throw new BadAnswer(c.endpoint, 200, `unknown progress ${JSON.stringify(p)}`);
+    return {
+      progress: p,
+      status: typeof e['calc_status'] === 'string' ? e['calc_status'] : null,
+      reason: typeof e['reason'] === 'string' ? e['reason'] : null,
+    };
+  }
+
+  /** GET get-calc-result: the result files (once progress is `got return`; the relay then collects the calc). */
+  async getCalcResult(acceptId: string, o?: CallOptions): Promise<ResultFilesWire> {
+    const c: Call = { method: 'GET', endpoint: 'get-calc-result', query: { accept_id: acceptId } };
+    const e = await this.envelopeCall(c, o);
+    const info = e['result-info'] as { result_files?: unknown } | undefined;
+    const files = info?.result_files;
+    if (typeof files !== 'object' || files === null || Array.isArray(files)) throw new BadAnswer(c.endpoint, 200, 'no result-info.result_files object');
+    return files as ResultFilesWire;
+  }
+
+  /** GET get-calcinfo: the relay's dump of the caller's calcs (a debugging aid). */
+  async getCalcInfo(o?: CallOptions): Promise<unknown> {
+    const c: Call = { method: 'GET', endpoint: 'get-calcinfo' };
+    return (await this.call(c, o)).json;
+  }
+
+  // ------------------------------------------------------------------ remote side
+
+  /**
+   * GET calc-request: claims the next allowed calc of the site. With `waitS` and a relay that
+   * long-polls, the relay holds the request until a calc is there or `waitS` has passed.
+   * Answers "0300" as `{kind:'idle'}`; throws ProtocolFailure for any other code
+   * (e.g. "400": unknown site id).
+   */
+  async calcRequest(siteId: string, opts: { waitS?: number } & CallOptions = {}): Promise<ClaimedCalc | NoCalc> {
+    const query: Record<string, string> = { site_id: siteId };
+    const hold = opts.waitS !== undefined && opts.waitS > 0 && this.longPoll;
+    if (hold) query['wait'] = String(opts.waitS);
+    const c: Call = { method: 'GET', endpoint: 'calc-request', query, holdMs: hold ? (opts.waitS as number) * 1000 : 0 };
+    const a = await this.call(c, opts);
+    const entry = firstEntry(a.json);
+    if (entry !== null && String(entry.code) === '0300') return { kind: 'idle', code: entry.code, message: entry.message };
+    const e = this.ok(c, a);
+    const id = e['accept_id'];
+    if (typeof id !== 'string' || id === '') throw new BadAnswer(c.endpoint, a.status, 'code 200 without an accept_id');
+    const attempt = typeof e['attempt'] === 'number' ? e['attempt'] : null;
+    return { kind: 'calc', acceptId: id, attempt, message: e.message };
+  }
+
+  /** GET calc-params: the calc-info (unchecked: the caller validates it); moves the calc to `sending params`. */
+  async calcParams(siteId: string, acceptId: string, o?: CallOptions): Promise<Record<string, unknown>> {
+    const c: Call = { method: 'GET', endpoint: 'calc-params', query: { site_id: siteId, accept_id: acceptId } };
+    const a = await this.call(c, o);
+    const j = a.json as Record<string, unknown> | undefined;
+    const ci = j?.['calc-info'];
+    if (typeof ci === 'object' && ci !== null && !Array.isArray(ci)) return ci as Record<string, unknown>;
+    this.ok(c, a); // throws the relay's refusal if it was one
+    throw new BadAnswer(c.endpoint, a.status, 'no calc-info object in the answer');
+  }
+
+  private step(endpoint: string, siteId: string, acceptId: string, extra: Record<string, string>, o?: CallOptions): Promise<EnvelopeEntry> {
+    return this.envelopeCall({ method: 'POST', endpoint, json: { accept_id: acceptId, site_id: siteId, ...extra } }, o);
+  }
+
+  /** POST calc-params-complete: `sending params` → `complete send`. */
+  calcParamsComplete(siteId: string, acceptId: string, o?: CallOptions): Promise<EnvelopeEntry> {
+    return this.step('calc-params-complete', siteId, acceptId, {}, o);
+  }
+
+  /** POST calc-start: `complete send` → `running`. */
+  calcStart(siteId: string, acceptId: string, o?: CallOptions): Promise<EnvelopeEntry> {
+    return this.step('calc-start', siteId, acceptId, {}, o);
+  }
+
+  /** POST calc-end: `running` → `calc end`, status completed (`calc end`) or abnormal. */
+  calcEnd(siteId: string, acceptId: string, result: 'calc end' | 'abnormal', o?: CallOptions): Promise<EnvelopeEntry> {
+    return this.step('calc-end', siteId, acceptId, { result }, o);
+  }
+
+  /**
+   * POST send-results: the result files, streamed (file contents are base64-encoded on the
+   * fly). Names the relay did not ask for are dropped by it (listed in the answer's `ignored`).
+   */
+  sendResults(siteId: string, acceptId: string, files: readonly ResultUpload[], o?: CallOptions): Promise<EnvelopeEntry> {
+    const fields = { accept_id: acceptId, site_id: siteId };
+    return this.envelopeCall({ method: 'POST', endpoint: 'send-results', stream: () => sendResultsBody(fields, files) }, o);
+  }
+
+  /** POST end-send: → `got return`; the workflow side may now fetch the results. */
+  endSend(siteId: string, acceptId: string, o?: CallOptions): Promise<EnvelopeEntry> {
+    return this.step('end-send', siteId, acceptId, { result: 'end send' }, o);
+  }
+
+  // ------------------------------------------------------------------ extensions (ours)
+
+  /** POST x/login: a new token for a login id and password (sent without a token). */
+  async login(loginId: string, password: string, label: string, o?: CallOptions): Promise<string> {
+    const c: Call = { method: 'POST', endpoint: 'x/login', json: { login: loginId, password, label }, auth: false };
+    const e = await this.envelopeCall(c, o);
+    if (typeof e['token'] !== 'string') throw new BadAnswer(c.endpoint, 200, 'no token in the answer');
+    return e['token'];
+  }
+
+  /** GET x/features: the extensions and the longest wait the relay accepts. */
+  async serverFeatures(o?: CallOptions): Promise<{ features: string[]; maxWaitS: number | null }> {
+    const e = await this.envelopeCall({ method: 'GET', endpoint: 'x/features', auth: false }, o);
+    const f = Array.isArray(e['features']) ? (e['features'] as unknown[]).filter((x): x is string => typeof x === 'string') : [];
+    return { features: f, maxWaitS: typeof e['max_wait_s'] === 'number' ? e['max_wait_s'] : null };
+  }
+
+  /** GET x/whoami: the user of the token. */
+  async whoami(o?: CallOptions): Promise<string> {
+    const e = await this.envelopeCall({ method: 'GET', endpoint: 'x/whoami' }, o);
+    return String(e['user'] ?? '');
+  }
+}
+

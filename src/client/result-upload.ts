@@ -1,0 +1,46 @@
+// The body of send-results, produced as a stream: file contents are read and base64-encoded
+// chunk by chunk, so a result of any size costs constant memory on the sending side
+// (the deployed wire form is one JSON object with base64 strings in it).
+
+/** One entry of send-results' `result_files`. */
+export type ResultUpload =
+  | { name: string; mimetype1: string; mimetype2: string; bytes: Uint8Array }
+  | {
+      name: string;
+      mimetype1: string;
+      mimetype2: string;
+      /** Opens the file's bytes afresh (called once per try, so a retried upload re-reads it). */
+      open: () => Promise<AsyncIterable<Uint8Array>>;
+    };
+
+const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
+
+/** Base64 of a byte stream, emitted in pieces (3-byte groups kept whole between chunks). */
+export async function* base64Chunks(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  let rest: Buffer = Buffer.alloc(0);
+  for await (const chunk of source) {
+    const buf = rest.length === 0 ? Buffer.from(chunk) : Buffer.concat([rest, chunk]);
+    const whole = buf.length - (buf.length % 3);
+    if (whole > 0) yield enc(buf.subarray(0, whole).toString('base64'));
+    rest = buf.subarray(whole);
+  }
+  if (rest.length > 0) yield enc(rest.toString('base64'));
+}
+
+/** `{"accept_id":..,"site_id":..,"result_files":{name:{content,mimetype1,mimetype2}},...extra}` as a stream. */
+export async function* sendResultsBody(
+  fields: Record<string, string>,
+  files: readonly ResultUpload[],
+): AsyncGenerator<Buffer> {
+  const head = JSON.stringify(fields);
+  yield enc(`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"result_files":{`);
+  let first = true;
+  for (const f of files) {
+    yield enc(`${first ? '' : ','}${JSON.stringify(f.name)}:{"content":"`);
+    first = false;
+    if ('bytes' in f) yield enc(Buffer.from(f.bytes).toString('base64'));
+    else yield* base64Chunks(await f.open());
+    yield enc(`","mimetype1":${JSON.stringify(f.mimetype1)},"mimetype2":${JSON.stringify(f.mimetype2)}}`);
+  }
+  yield enc('}}');
+}
