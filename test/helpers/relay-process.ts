@@ -1,7 +1,7 @@
 // A real relay as a child process, for end-to-end tests: a temp data dir and INI, users and
 // tokens made through the CLI (`distcomp user add`, `distcomp token create`), the server
 // started with `--port 0` (or a fixed port, to restart it on the same address), its URL read
-// from its "relay listening" log line. Needs `npm run build` (runs dist/cli/main.js).
+// from the "listening on URL" line it prints on stderr. Needs `npm run build` (runs dist/cli/main.js).
 //
 //   const relay = await RelayProcess.start({ sites: { 'site-a': { commands: ['/bin/echo'] } } });
 //   t.after(() => relay.cleanup());
@@ -166,14 +166,15 @@ export class RelayProcess {
         const s = d.toString();
         this.output += s;
         buf += s;
-        const m = /"url":"(http[^"]+)"[^\n]*"msg":"relay listening"|"msg":"relay listening"[^\n]*"url":"(http[^"]+)"/.exec(buf);
+        // the server always prints this line on stderr, whatever its log level
+        const m = /listening on (https?:\/\/\S+)/.exec(buf);
         if (m) {
           clearTimeout(timer);
-          res((m[1] ?? m[2]) as string);
+          res(m[1] as string);
         }
       };
       child.stdout.on('data', onData);
-      child.stderr.on('data', (d: Buffer) => (this.output += d.toString()));
+      child.stderr.on('data', onData);
       child.once('exit', (code) => {
         clearTimeout(timer);
         rej(new Error(`relay exited with ${String(code)} before listening:\n${this.output}`));
