@@ -31,6 +31,7 @@ export function sshCommand(): Command {
     .option('--alive-interval <seconds>', 'ssh ServerAliveInterval: probe period of the connection', '5')
     .option('--alive-count <n>', 'ssh ServerAliveCountMax: unanswered probes before the connection counts as dropped', '3')
     .option('--connect-timeout <seconds>', 'ssh ConnectTimeout for each (re)connection', '20')
+    .option('--persist <seconds>', 'keep the connection open this long after the run so the next run to the same host skips the handshake (env DISTCOMP_SSH_PERSIST; default 0: close it)')
     .option('-v, --verbose', 'print each step and what ssh/rsync say')
     .exitOverride((err) => {
       process.exit(err.exitCode === 0 ? 0 : SSH_EXIT.usage);

@@ -1,7 +1,7 @@
 // One multiplexed SSH connection for the whole run: an OpenSSH ControlMaster on a socket in a
 // private temporary directory. Every ssh and rsync of the run goes through it, so the
 // handshake (about 0.3 s on loopback here, more over the Internet) is paid once, not per step.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectError } from './errors.ts';
@@ -16,12 +16,21 @@ const PLAIN_DIR = /^[A-Za-z0-9_./-]{1,80}$/;
 export class ControlMaster {
   readonly controlPath: string;
   private readonly dir: string;
+  /** With --persist, the master outlives the run and a later run may find it alive. */
+  private readonly persistent: boolean;
 
   constructor(private readonly options: SshOptions) {
-    let parent = tmpdir();
-    if (!PLAIN_DIR.test(parent)) parent = '/tmp';
-    this.dir = mkdtempSync(join(parent, 'distcomp-ssh-'));
-    this.controlPath = join(this.dir, 'm');
+    this.persistent = options.persistS > 0;
+    if (this.persistent) {
+      this.dir = privateDir(options.persistDir);
+      // %C: ssh's hash of local host, remote host, port and user: one master per destination
+      this.controlPath = join(this.dir, '%C');
+    } else {
+      let parent = tmpdir();
+      if (!PLAIN_DIR.test(parent)) parent = '/tmp';
+      this.dir = mkdtempSync(join(parent, 'distcomp-ssh-'));
+      this.controlPath = join(this.dir, 'm');
+    }
   }
 
   /** Options every ssh of the run shares (the destination is not included). */
@@ -56,12 +65,13 @@ export class ControlMaster {
    */
   async connect(signal?: AbortSignal): Promise<void> {
     const o = this.options;
+    if (this.persistent && (await this.isAlive())) return; // an earlier run's master: no handshake
     const result = await runProcess(
       o.sshBin,
       [
         ...this.commonArgs(),
         '-o', 'ControlMaster=yes',
-        '-o', `ControlPersist=${o.controlPersistS}`,
+        '-o', `ControlPersist=${this.persistent ? o.persistS : o.controlPersistS}`,
         '-o', 'ClearAllForwardings=yes',
         '-N',
         o.host,
@@ -83,12 +93,25 @@ export class ControlMaster {
     return runProcess(this.options.sshBin, [...this.commonArgs(), '-O', command, this.options.host]);
   }
 
-  /** Close the master and remove the private directory. */
+  /** Close the master and remove the private directory (with --persist: leave it for the next run). */
   async close(): Promise<void> {
+    if (this.persistent) return;
     try {
       await this.control('exit');
     } finally {
       rmSync(this.dir, { recursive: true, force: true });
     }
   }
+}
+
+/** The per-user socket directory: created 0700, and refused if someone else could use it. */
+function privateDir(dir: string): string {
+  if (!PLAIN_DIR.test(dir)) throw new ConnectError(`persistent socket directory ${JSON.stringify(dir)} has characters ssh/rsync cannot pass`, { step: 'connect' });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || (process.getuid !== undefined && st.uid !== process.getuid())) {
+    throw new ConnectError(`persistent socket directory ${dir} is not a directory owned by this user`, { step: 'connect' });
+  }
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  return dir;
 }

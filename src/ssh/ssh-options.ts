@@ -52,6 +52,14 @@ export interface SshOptions {
   connectTimeoutS: number;
   /** `ControlPersist`, s: an idle master left behind (if we are killed) exits after this. @default 30 */
   controlPersistS: number;
+  /**
+   * Keep the connection open this long after the run, s, in a per-user directory, so that the
+   * next run to the same destination skips the SSH handshake (0 = close it at the end, as a
+   * fresh connection per run). Also env DISTCOMP_SSH_PERSIST. @default 0
+   */
+  persistS: number;
+  /** Where persistent control sockets live (mode 0700). @default $XDG_RUNTIME_DIR/distcomp-ssh, else /tmp/distcomp-ssh-<uid> */
+  persistDir: string;
   /** The ssh and rsync programs. @default 'ssh', 'rsync' (from PATH) */
   sshBin: string;
   rsyncBin: string;
@@ -75,6 +83,7 @@ export interface SshFlags {
   aliveInterval?: string;
   aliveCount?: string;
   connectTimeout?: string;
+  persist?: string;
   verbose?: boolean;
 }
 
@@ -82,7 +91,7 @@ export interface SshOptionsSource {
   /** Positional words: `HOST FILE...` and/or `client_name:H client_cmd:C client_files:a,b`. */
   words: readonly string[];
   flags: SshFlags;
-  /** Read: DISTCOMP_SSH_CONFIG, DISTCOMP_SSH_BIN, DISTCOMP_RSYNC_BIN. */
+  /** Read: DISTCOMP_SSH_CONFIG, DISTCOMP_SSH_BIN, DISTCOMP_RSYNC_BIN, DISTCOMP_SSH_PERSIST, XDG_RUNTIME_DIR. */
   env: Readonly<Record<string, string | undefined>>;
   cwd: string;
 }
@@ -102,6 +111,13 @@ function integer(name: string, text: string | undefined, fallback: number, min: 
   const n = number(name, text, fallback, min, max);
   if (!Number.isInteger(n)) throw new SshUsageError(`${name} must be a whole number, not ${JSON.stringify(text)}`);
   return n;
+}
+
+/** A directory for persistent control sockets whose path survives rsync's -e splitting. */
+function persistDirFor(env: Readonly<Record<string, string | undefined>>): string {
+  const runtime = env['XDG_RUNTIME_DIR'];
+  if (runtime !== undefined && /^[A-Za-z0-9_./-]{1,60}$/.test(runtime)) return `${runtime}/distcomp-ssh`;
+  return `/tmp/distcomp-ssh-${process.getuid?.() ?? 'user'}`;
 }
 
 export function compileSshOptions(source: SshOptionsSource): SshOptions {
@@ -171,6 +187,8 @@ export function compileSshOptions(source: SshOptionsSource): SshOptions {
     aliveCountMax: integer('--alive-count', flags.aliveCount, 3, 1, 100),
     connectTimeoutS: integer('--connect-timeout', flags.connectTimeout, 20, 1, 3600),
     controlPersistS: 30,
+    persistS: integer('--persist', flags.persist ?? env['DISTCOMP_SSH_PERSIST'], 0, 0, 86_400),
+    persistDir: persistDirFor(env),
     sshBin: env['DISTCOMP_SSH_BIN'] || 'ssh',
     rsyncBin: env['DISTCOMP_RSYNC_BIN'] || 'rsync',
     verbose: flags.verbose === true,

@@ -18,10 +18,10 @@ export interface CliResult {
 
 export function distcompSsh(
   args: readonly string[],
-  options: { cwd: string; timeoutMs?: number; onStderr?: (text: string) => void },
+  options: { cwd: string; timeoutMs?: number; onStderr?: (text: string) => void; env?: NodeJS.ProcessEnv },
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'ssh', ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'ssh', ...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));

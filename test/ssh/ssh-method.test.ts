@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { ALIAS, SshdFixture, sshSkipReason } from '../helpers/sshd.ts';
 import { baseArgs, distcompSsh, exists, localDir, removeLocalDirs, writeProgram, workdirs } from './cli-helpers.ts';
@@ -31,6 +32,34 @@ describe('distcomp ssh against a real sshd', { skip }, () => {
       throw err;
     }
   };
+
+  test('--persist keeps one connection for the next run to the same host, in a private directory', () =>
+    check(async () => {
+      const base = sshd.makeRemoteDir('base-persist');
+      const program = writeProgram(sshd, 'prog-persist.sh', 'echo ran > ran.txt');
+      const runtime = localDir();
+      const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
+      const socketDir = join(runtime, 'distcomp-ssh');
+      const masterPid = (): string => {
+        const r = spawnSync('ssh', ['-F', sshd.configFile, '-o', `ControlPath=${socketDir}/%C`, '-O', 'check', ALIAS], { encoding: 'utf8' });
+        return /pid=(\d+)/.exec(r.stderr)?.[1] ?? 'none';
+      };
+      try {
+        const cwd1 = localDir();
+        const r1 = await distcompSsh([...baseArgs(sshd, base), '--persist', '30', '--program', program, ALIAS], { cwd: cwd1, env });
+        assert.equal(r1.code, 0, r1.stderr);
+        const pid = masterPid();
+        assert.match(pid, /^\d+$/, 'the master outlives the run');
+        assert.equal(lstatSync(socketDir).mode & 0o777, 0o700);
+        const cwd2 = localDir();
+        const r2 = await distcompSsh([...baseArgs(sshd, base), '--persist', '30', '--program', program, ALIAS], { cwd: cwd2, env });
+        assert.equal(r2.code, 0, r2.stderr);
+        assert.equal(readFileSync(join(cwd2, 'ran.txt'), 'utf8'), 'ran\n');
+        assert.equal(masterPid(), pid, 'the second run reused the same connection');
+      } finally {
+        spawnSync('ssh', ['-F', sshd.configFile, '-o', `ControlPath=${socketDir}/%C`, '-O', 'exit', ALIAS]);
+      }
+    }));
 
   test('success: inputs in (symlinks followed), program C runs there, whole directory back, status 0', () =>
     check(async () => {
