@@ -81,7 +81,8 @@ function prepare(ctx: CalcContext, workdir: string, raw: Record<string, unknown>
   }
   try {
     for (const f of info.parameterFiles) {
-      if (f.base64 !== null) writeInputFile(workdir, f.name, Buffer.from(f.base64, 'base64'));
+      if (f.content?.kind === 'base64') writeInputFile(workdir, f.name, Buffer.from(f.content.text, 'base64'));
+      else if (f.content !== null) throw new Error(`${f.name}: the relay sent a ${f.content.kind} content this agent did not ask for`);
     }
   } catch (err) {
     return { calc, refusal: `cannot write the input files: ${(err as Error).message}` };

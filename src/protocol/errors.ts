@@ -81,6 +81,19 @@ export const Errors = {
   badQuery: e(400, 400, (detail: string) => `invalid query: ${detail}`),
   badBody: e(400, 400, (detail: string) => `invalid request body: ${detail}`),
   loginFailed: e('0005', 403, () => 'login failed: unknown login id or wrong password'),
+  unknownBlob: e(400, 202, (sha: string) => `no uploaded file with sha256 ${sha} for this user (upload it first: PUT /mi-distcomp-api/x/blobs/${sha})`),
+  blobSizeMismatch: e(400, 202, (sha: string, said: number, real: number) => `file ${sha} has ${real} bytes, not ${said}`),
+  bodyFileTooLarge: e(413, 413, (limit: number) => `a file in the request body is larger than the limit of ${limit} bytes of base64 (the deployed form's 2 GiB); upload it with PUT /mi-distcomp-api/x/blobs/<sha256> instead`),
+  diskFull: e(507, 507, () => 'the relay has no disk space left for this file; nothing was stored, try again later'),
+  // blob transfers (ours)
+  badBlobId: e(400, 400, (id: string) => `not a sha256: ${id}`),
+  blobSizeRequired: e(400, 400, () => 'give the file\'s total size: ?size=<bytes>'),
+  blobOffsetMismatch: e(409, 409, (expected: number, got: number) => `upload must continue at byte ${expected}, not ${got}`),
+  blobTooLong: e(400, 400, (size: number) => `more bytes than the declared size of ${size}`),
+  blobTruncated: e(400, 400, (got: number, size: number) => `the upload ended at ${got} of ${size} bytes; resume with ?offset=${got}`),
+  blobHashMismatch: e(400, 400, (expected: string, got: string) => `sha256 mismatch: declared ${expected}, received ${got}; nothing was stored`),
+  blobNotFound: e(404, 404, (sha: string) => `no file with sha256 ${sha} is visible to this user`),
+  badRange: e(416, 416, (detail: string) => `bad Range: ${detail}`),
 } as const;
 
 export type ErrorKey = keyof typeof Errors;

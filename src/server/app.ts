@@ -12,6 +12,10 @@ import { endpointOf } from './routes/route-helpers.ts';
 import { workflowRoutes } from './routes/workflow-routes.ts';
 import { remoteRoutes } from './routes/remote-routes.ts';
 import { extensionRoutes, type LoginService } from './routes/extension-routes.ts';
+import { blobReadRoutes, blobUploadRoutes } from './routes/blob-routes.ts';
+import { streamedBodyRoutes } from './routes/streamed-body-routes.ts';
+import { BlobUploads } from './blob-uploads.ts';
+import type { Store } from '../store/store.ts';
 
 export const API_PREFIX = '/mi-distcomp-api/';
 /** Advertised on every answer so our clients know which extensions they may use. */
@@ -22,7 +26,11 @@ export interface AppOptions {
   auth: TokenAuth;
   login: LoginService;
   log: Logger;
+  store: Store;
+  /** Largest JSON body besides file contents, bytes. */
   bodyLimitBytes: number;
+  /** Largest file content in a JSON body, bytes of base64 (the manual's 2 GiB). */
+  fileLimitBytes: number;
   rateLimitPerMinute: number;
   https?: { cert: Buffer; key: Buffer } | null;
 }
@@ -37,8 +45,10 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: o.bodyLimitBytes,
     genReqId: () => randomUUID(),
-    // long polls last up to a minute; large JSON bodies on slow links take longer
-    requestTimeout: 3_600_000,
+    // a 5 GiB file on a 1 MiB/s link takes 85 minutes: no limit on a request's total time;
+    // a connection that stalls (no bytes either way) is cut after 5 minutes instead
+    requestTimeout: 0,
+    connectionTimeout: 300_000,
     keepAliveTimeout: 75_000,
     forceCloseConnections: true,
     return503OnClosing: true,
@@ -106,5 +116,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   workflowRoutes(app, o.relay);
   remoteRoutes(app, o.relay);
   extensionRoutes(app, o.login);
+  const uploads = new BlobUploads(o.relay.blobs, o.store);
+  blobReadRoutes(app, uploads, o.relay.blobs, o.store);
+  // bodies that carry files: read as streams, never whole
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    streamedBodyRoutes(scope, o.relay, { smallBytes: o.bodyLimitBytes, fileBase64Bytes: o.fileLimitBytes });
+    blobUploadRoutes(scope, uploads);
+  });
   return app;
 }

@@ -25,6 +25,8 @@ export interface RelayConfig {
   expireCheckSeconds: number;
   /** [Server] body_limit_mb (ours): largest JSON request body, MiB; default 256. */
   bodyLimitBytes: number;
+  /** [Server] file_limit_mb (ours): largest file content inside a JSON body, MiB of base64; default 2048 (the manual's 2 GiB). Larger files use the streaming upload. */
+  fileLimitBytes: number;
   /** [Server] rate_limit_per_minute (ours): requests per token (or address) per minute; default 6000, 0 = off. */
   rateLimitPerMinute: number;
   /** [Server] certfile / keyfile (ours): serve HTTPS with these PEM files. */
@@ -60,7 +62,7 @@ export function compileRelayConfig(text: string): RelayConfig {
     const users = sec?.get('users');
     sites.set(id, { commands: words(sec?.get('commands')), users: users === undefined ? null : words(users) });
   }
-  const limitMb = int(server.get('body_limit_mb'), 'body_limit_mb', 256, 1, 1024);
+  const limitMb = int(server.get('body_limit_mb'), 'body_limit_mb', 256, 1, 2048);
   return {
     address: server.get('ipaddress') || '127.0.0.1',
     port: int(server.get('portnumber'), 'portnumber', 8082, 0, 65535),
@@ -69,6 +71,7 @@ export function compileRelayConfig(text: string): RelayConfig {
     expireMinutes: int(server.get('expire_minutes'), 'expire_minutes', 30, 0.001, 60 * 24 * 365, true),
     expireCheckSeconds: int(server.get('expire_check_seconds'), 'expire_check_seconds', 60, 0.05, 86400, true),
     bodyLimitBytes: limitMb * 1024 * 1024,
+    fileLimitBytes: int(server.get('file_limit_mb'), 'file_limit_mb', 2048, 1, 1024 * 1024) * 1024 * 1024,
     rateLimitPerMinute: int(server.get('rate_limit_per_minute'), 'rate_limit_per_minute', 6000, 0, 10_000_000),
     certFile: server.get('certfile') || null,
     keyFile: server.get('keyfile') || null,

@@ -12,6 +12,8 @@ import type { BlobStore } from '../store/blob-store.ts';
 import type { Calc, CalcFile, Store, User } from '../store/store.ts';
 import type { ConfigWatcher } from './config-watcher.ts';
 import { LongPollHub, calcKey, siteKey } from './long-poll-hub.ts';
+import { withContents } from './file-contents.ts';
+import { Base64Of } from './json-stream/streamed-json-answer.ts';
 
 export interface RelayOptions {
   /** How long calc-request's answer holds a calc for the poller that got it, ms. Default 60 000. */
@@ -43,7 +45,7 @@ export class Relay {
 
   constructor(
     private readonly store: Store,
-    private readonly blobs: BlobStore,
+    readonly blobs: BlobStore,
     private readonly config: ConfigWatcher,
     private readonly log: Logger,
     opts: Partial<RelayOptions> = {},
@@ -65,11 +67,10 @@ export class Relay {
     if (!site) throw Errors.siteNotRegistered(info.site);
     if (site.users !== null && !site.users.includes(user.name)) throw Errors.siteNotForUser(info.site, user.name);
     if (!site.commands.includes(info.command)) throw Errors.commandNotAllowed(info.command);
-    const present = info.parameterFiles.filter((f) => f.base64 !== null);
-    const calc = await this.blobs.withBlobs(present.map((f) => Buffer.from(f.base64 as string, 'base64')), (stored) => {
-      const byName = new Map(present.map((f, i) => [f.name, stored[i]]));
-      const inputs: CalcFile[] = info.parameterFiles.map((f) => {
-        const b = byName.get(f.name);
+    const files = info.parameterFiles;
+    const calc = await withContents(this.blobs, files.map((f) => f.content), (sha) => this.store.blobVisibleTo(user.id, sha), (stored) => {
+      const inputs: CalcFile[] = files.map((f, i) => {
+        const b = stored[i];
         if (!b) return { name: f.name, direction: 'in', sha256: null, size: 0, mime1: '', mime2: '' };
         return { name: f.name, direction: 'in', sha256: b.sha256, size: b.size, mime1: f.mime1, mime2: f.mime2 };
       });
@@ -139,7 +140,7 @@ export class Relay {
   }
 
   /** get-calc-result: the result files once progress is `got return`; then the calc is collected. */
-  async result(user: User, acceptId: string): Promise<Record<string, { content: string; mimetype1: string; mimetype2: string }>> {
+  async result(user: User, acceptId: string, asRefs = false): Promise<Record<string, unknown>> {
     let c = this.store.getCalc(acceptId, user.id);
     if (!c) {
       const gone = this.store.getCalcAnyState(acceptId, user.id);
@@ -150,12 +151,14 @@ export class Relay {
     }
     if (c.progress !== 'got return') throw Errors.cannotReturn(c.progress, acceptId);
     const stored = new Map(this.store.files(acceptId, 'out').map((f) => [f.name, f]));
-    const out: Record<string, { content: string; mimetype1: string; mimetype2: string }> = {};
+    const out: Record<string, unknown> = {};
     const names = [...c.resultNames, ...[...stored.keys()].filter((n) => !c.resultNames.includes(n))];
     for (const name of names) {
       const f = stored.get(name);
       if (!f) out[name] = missingResultEntry(name);
-      else out[name] = { content: f.sha256 === null ? '' : (await this.blobs.read(f.sha256)).toString('base64'), mimetype1: f.mime1, mimetype2: f.mime2 };
+      else if (f.sha256 === null) out[name] = { content: '', mimetype1: f.mime1, mimetype2: f.mime2 };
+      else if (asRefs) out[name] = { blob: f.sha256, size: f.size, mimetype1: f.mime1, mimetype2: f.mime2 };
+      else out[name] = { content: new Base64Of(f.sha256, f.size), mimetype1: f.mime1, mimetype2: f.mime2 };
     }
     if (c.deletedAt === null) {
       const r = this.store.markDeleted(acceptId, user.id, 'collected');
@@ -234,17 +237,17 @@ export class Relay {
   }
 
   /** calc-params: the calc-info, with parameter files as base64. */
-  async params(user: User, siteId: string, acceptId: string): Promise<Record<string, unknown>> {
+  params(user: User, siteId: string, acceptId: string, asRefs = false): Record<string, unknown> {
     const c = this.step(user, siteId, acceptId, 'calc-params');
     const files = this.store.files(acceptId, 'in');
-    const contents = await Promise.all(files.map((f) => (f.sha256 === null ? null : this.blobs.read(f.sha256))));
     return {
       command: c.command,
       'remote-site': c.site,
       parameters: c.parameters,
-      parameter_files: Object.fromEntries(files.map((f, i) => {
-        const bytes = contents[i];
-        return [f.name, bytes ? [bytes.toString('base64'), f.mime1, f.mime2] : ['', '', '']];
+      parameter_files: Object.fromEntries(files.map((f) => {
+        if (f.sha256 === null) return [f.name, ['', '', '']];
+        if (asRefs) return [f.name, { blob: f.sha256, size: f.size, mimetype1: f.mime1, mimetype2: f.mime2 }];
+        return [f.name, [new Base64Of(f.sha256, f.size), f.mime1, f.mime2]];
       })),
       result_files: Object.fromEntries(c.resultNames.map((n) => [n, { content: '', mimetype1: '', mimetype2: '' }])),
     };
@@ -283,13 +286,10 @@ export class Relay {
     if (!s.from.includes(before.progress as never) && !(before.status === 'abnormal' && IN_FLIGHT.includes(before.progress))) {
       throw Errors.wrongState('send-results', before.progress, before.status, siteId);
     }
-    const isError = (f: (typeof files)[number]): boolean => f.mime1 === 'Error' && f.base64 === '';
-    const present = files.filter((f) => !isError(f));
     if (ignored.length > 0) this.log.warn({ acceptId, siteId, ignored }, 'result files that were not requested were dropped');
-    return this.blobs.withBlobs(present.map((f) => Buffer.from(f.base64, 'base64')), (stored) => {
-      const byName = new Map(present.map((f, i) => [f.name, stored[i]]));
-      const outputs: CalcFile[] = files.map((f) => {
-        const b = byName.get(f.name);
+    return withContents(this.blobs, files.map((f) => f.content), (sha) => this.store.blobVisibleTo(user.id, sha), (stored) => {
+      const outputs: CalcFile[] = files.map((f, i) => {
+        const b = stored[i];
         if (!b) return { name: f.name, direction: 'out', sha256: null, size: 0, mime1: f.mime1, mime2: f.mime2 };
         return { name: f.name, direction: 'out', sha256: b.sha256, size: b.size, mime1: f.mime1, mime2: f.mime2 };
       });

@@ -58,7 +58,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const https = certFile && keyFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : null;
   const app = await buildApp({
     relay, auth: new TokenAuth(store), login: { login: (u, p, l) => accounts.login(u, p, l) }, log,
-    bodyLimitBytes: cfg.bodyLimitBytes, rateLimitPerMinute: cfg.rateLimitPerMinute, https,
+    store, bodyLimitBytes: cfg.bodyLimitBytes, fileLimitBytes: cfg.fileLimitBytes, rateLimitPerMinute: cfg.rateLimitPerMinute, https,
   });
   config.start();
 

@@ -5,7 +5,9 @@
 // machines, which was 30% of the relay's CPU profile when done synchronously.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, existsSync, unlinkSync } from 'node:fs';
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { BlobWriter, type IncomingBlob } from './blob-writer.ts';
 import { join } from 'node:path';
 import { SmallBlobCache } from './small-blob-cache.ts';
 
@@ -37,16 +39,72 @@ export class BlobStore {
    */
   async withBlobs<T>(buffers: Buffer[], use: (stored: { sha256: string; size: number }[]) => T | Promise<T>): Promise<T> {
     const shas = buffers.map((b) => createHash('sha256').update(b).digest('hex'));
-    for (const s of shas) this.pinned.set(s, (this.pinned.get(s) ?? 0) + 1);
+    this.pin(shas);
     try {
       const stored = await Promise.all(buffers.map((b, i) => this.put(b, shas[i] as string)));
       return await use(stored);
     } finally {
-      for (const s of shas) {
-        const n = (this.pinned.get(s) ?? 1) - 1;
-        if (n <= 0) this.pinned.delete(s);
-        else this.pinned.set(s, n);
+      this.unpin(shas);
+    }
+  }
+
+  /** A writer for one streamed blob (temporary file in this store's file system). */
+  writer(): BlobWriter {
+    return new BlobWriter(this.tmpDir);
+  }
+
+  /**
+   * Moves received blobs into place (or drops a copy whose contents are already stored), then
+   * runs `use` while they are pinned, as withBlobs() does for buffers.
+   */
+  async withIncoming<T>(incoming: IncomingBlob[], use: (stored: { sha256: string; size: number }[]) => T | Promise<T>): Promise<T> {
+    const shas = incoming.map((b) => b.sha256);
+    this.pin(shas);
+    try {
+      for (const b of incoming) {
+        const dest = this.pathOf(b.sha256);
+        if (existsSync(dest)) await unlink(b.tmpPath).catch(() => undefined);
+        else await rename(b.tmpPath, dest);
       }
+      return await use(incoming.map((b) => ({ sha256: b.sha256, size: b.size })));
+    } finally {
+      this.unpin(shas);
+    }
+  }
+
+  /** Runs `use` with these stored blobs pinned (so a purge cannot remove them meanwhile). */
+  async withPinned<T>(shas: string[], use: () => T | Promise<T>): Promise<T> {
+    this.pin(shas);
+    try {
+      return await use();
+    } finally {
+      this.unpin(shas);
+    }
+  }
+
+  /** Drops received blobs that will not be committed. Never throws. */
+  async discard(incoming: IncomingBlob[]): Promise<void> {
+    await Promise.all(incoming.map((b) => unlink(b.tmpPath).catch(() => undefined)));
+  }
+
+  /** A stream of a stored blob from byte `start` (for downloads and streamed answers). */
+  openRead(sha256: string, start = 0): ReadStream {
+    return createReadStream(this.pathOf(sha256), { start, highWaterMark: 1024 * 1024 });
+  }
+
+  exists(sha256: string): boolean {
+    return existsSync(this.pathOf(sha256));
+  }
+
+  private pin(shas: string[]): void {
+    for (const s of shas) this.pinned.set(s, (this.pinned.get(s) ?? 0) + 1);
+  }
+
+  private unpin(shas: string[]): void {
+    for (const s of shas) {
+      const n = (this.pinned.get(s) ?? 1) - 1;
+      if (n <= 0) this.pinned.delete(s);
+      else this.pinned.set(s, n);
     }
   }
 

@@ -133,6 +133,10 @@ export interface Store {
   expire(acceptId: string, reason: string, stderrFile: CalcFile): boolean;
   /** Removes calcs deleted before `before` for good; returns blob hashes no longer referenced. */
   purgeDeleted(before: number): string[];
+  /** Records that this user uploaded this blob (so the user may refer to it). */
+  grantBlob(userId: number, sha256: string): void;
+  /** Whether the user uploaded this blob or one of the user's calcs holds it. */
+  blobVisibleTo(userId: number, sha256: string): boolean;
   /** Whether any file row refers to this blob. */
   blobInUse(sha256: string): boolean;
   events(acceptId: string): CalcEvent[];

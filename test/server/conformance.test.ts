@@ -328,12 +328,20 @@ test('tokens: missing, malformed, unknown and revoked get 403 code "0005"', asyn
 });
 
 test('bad bodies: oversized (413), not JSON, and the server keeps serving', async (t) => {
-  const r = await startTestRelay(t, { server: { body_limit_mb: 1 } });
+  const r = await startTestRelay(t, { server: { body_limit_mb: 1, file_limit_mb: 1 } });
+  // a file larger than file_limit_mb (base64) inside the JSON
   const big = JSON.stringify(calcInfo({ files: { 'big.bin': Buffer.alloc(2 * 1024 * 1024, 7) } }));
   let res = await r.call('POST', 'add-calcinfo', big);
   assert.equal(res.status, 413);
   assert.equal(code(res), 413);
+  assert.match(String(message(res)), /a file in the request body is larger than the limit of 1048576 bytes/);
+  // non-file parts larger than body_limit_mb
+  res = await r.call('POST', 'add-calcinfo', JSON.stringify(calcInfo({ parameters: 'p'.repeat(2 * 1024 * 1024) })));
+  assert.equal(res.status, 413);
   assert.match(String(message(res)), /larger than the limit of 1048576 bytes/);
+  // the same limits on a plain JSON endpoint
+  res = await r.call('POST', 'allow-wait-calc', JSON.stringify({ accept_id: 'x'.repeat(2 * 1024 * 1024) }));
+  assert.equal(res.status, 413);
   res = await r.call('POST', 'add-calcinfo', '{"calc-info": ');
   assert.equal(res.status, 400);
   assert.match(String(message(res)), /not valid JSON/);
@@ -341,9 +349,15 @@ test('bad bodies: oversized (413), not JSON, and the server keeps serving', asyn
   assert.equal(code(res), 400);
   res = await r.call('POST', 'add-calcinfo', 'null');
   assert.equal(code(res), 400);
+  res = await r.call('POST', 'add-calcinfo', '');
+  assert.equal(res.status, 400);
   res = await r.call('GET', 'no-such-endpoint');
   assert.equal(res.status, 404);
   assert.ok(await register(r));
+  // nothing was left behind by the refused bodies
+  const { readdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  assert.deepEqual(readdirSync(join(r.dataDir, 'blobs', 'tmp')), []);
 });
 
 test('get-calcinfo lists only the caller\'s calcs', async (t) => {

@@ -1,8 +1,10 @@
 // Remote-side (poller) endpoints of the deployed protocol (plus `wait` on calc-request).
+// send-results, whose body carries files, is in streamed-body-routes.ts.
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../../protocol/envelope.ts';
 import type { Relay } from '../relay.ts';
-import { caller, clientGone, queryKey, waitMs } from './route-helpers.ts';
+import { caller, clientGone, queryKey, waitMs, wantsRefs } from './route-helpers.ts';
+import { jsonAnswer } from '../json-stream/streamed-json-answer.ts';
 
 export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
   app.get('/mi-distcomp-api/calc-request', async (req, reply) => {
@@ -12,11 +14,12 @@ export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
     return ok('There is information that can calc', { accept_id: c.acceptId, attempt: c.attempt });
   });
 
-  app.get('/mi-distcomp-api/calc-params', async (req) => {
+  app.get('/mi-distcomp-api/calc-params', async (req, reply) => {
     const user = caller(req);
     const site = queryKey(req, 'site_id');
     const id = queryKey(req, 'accept_id');
-    return { 'calc-info': await relay.params(user, site, id) };
+    const info = relay.params(user, site, id, wantsRefs(req));
+    return reply.type('application/json; charset=utf-8').send(await jsonAnswer(relay.blobs, { 'calc-info': info }));
   });
 
   app.post('/mi-distcomp-api/calc-params-complete', async (req) => {
@@ -32,11 +35,6 @@ export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
   app.post('/mi-distcomp-api/calc-end', async (req) => {
     relay.calcEnd(caller(req), req.body);
     return ok('ok');
-  });
-
-  app.post('/mi-distcomp-api/send-results', async (req) => {
-    const { ignored } = await relay.sendResults(caller(req), req.body);
-    return ok('ok', ignored.length > 0 ? { ignored } : {});
   });
 
   app.post('/mi-distcomp-api/end-send', async (req) => {

@@ -21,6 +21,11 @@ export function waitMs(req: FastifyRequest): number {
   return Math.round(Number(v) * 1000);
 }
 
+/** Our `blobs=1` extension: file contents as blob references instead of base64. */
+export function wantsRefs(req: FastifyRequest): boolean {
+  return (req.query as Record<string, unknown>)['blobs'] === '1';
+}
+
 export function caller(req: FastifyRequest): User {
   const u = req.user;
   if (!u) throw Errors.forbidden(endpointOf(req.url));

@@ -1,15 +1,12 @@
 // Workflow-side endpoints of the deployed protocol (plus `wait`/`since` on calc-progress).
+// add-calcinfo, whose body carries files, is in streamed-body-routes.ts.
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../../protocol/envelope.ts';
 import type { Relay } from '../relay.ts';
-import { caller, clientGone, queryKey, waitMs } from './route-helpers.ts';
+import { caller, clientGone, queryKey, waitMs, wantsRefs } from './route-helpers.ts';
+import { jsonAnswer } from '../json-stream/streamed-json-answer.ts';
 
 export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
-  app.post('/mi-distcomp-api/add-calcinfo', async (req) => {
-    const c = await relay.register(caller(req), req.body);
-    return ok('calc info successfully added', { accept_id: c.acceptId });
-  });
-
   app.post('/mi-distcomp-api/allow-wait-calc', async (req) => {
     relay.allow(caller(req), req.body);
     return ok('successfully reqeust(start waiting calcurate)');
@@ -33,9 +30,9 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
     return ok(`status:${c.progress}`, { calc_status: c.status, reason: c.reason ?? undefined });
   });
 
-  app.get('/mi-distcomp-api/get-calc-result', async (req) => {
-    const files = await relay.result(caller(req), queryKey(req, 'accept_id'));
-    return ok('', { 'result-info': { result_files: files } });
+  app.get('/mi-distcomp-api/get-calc-result', async (req, reply) => {
+    const files = await relay.result(caller(req), queryKey(req, 'accept_id'), wantsRefs(req));
+    return reply.type('application/json; charset=utf-8').send(await jsonAnswer(relay.blobs, ok('', { 'result-info': { result_files: files } })));
   });
 
   app.get('/mi-distcomp-api/get-calcinfo', async (req) => relay.dump(caller(req)));

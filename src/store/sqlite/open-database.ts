@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS calc_files (
   PRIMARY KEY (accept_id, direction, name)
 );
 CREATE INDEX IF NOT EXISTS calc_files_sha ON calc_files(sha256);
+CREATE TABLE IF NOT EXISTS blob_owners (
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  sha256 TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, sha256)
+);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY,
   accept_id TEXT NOT NULL,

@@ -68,7 +68,11 @@ export class SqliteStore implements Store {
                   WHERE accept_id = @acceptId AND deleted_at IS NULL AND progress = 'not start' RETURNING *`),
       deletedBefore: p('SELECT accept_id FROM calcs WHERE deleted_at IS NOT NULL AND deleted_at < ?'),
       blobsOf: p('SELECT DISTINCT sha256 FROM calc_files WHERE accept_id = ? AND sha256 IS NOT NULL'),
-      blobUsed: p('SELECT 1 FROM calc_files WHERE sha256 = ? LIMIT 1'),
+      blobUsed: p('SELECT 1 FROM calc_files WHERE sha256 = ? UNION ALL SELECT 1 FROM blob_owners WHERE sha256 = ? LIMIT 1'),
+      grantBlob: p('INSERT INTO blob_owners (user_id, sha256, at) VALUES (?, ?, ?) ON CONFLICT (user_id, sha256) DO UPDATE SET at = excluded.at'),
+      blobVisible: p(`SELECT 1 FROM blob_owners WHERE user_id = @userId AND sha256 = @sha
+                      UNION ALL SELECT 1 FROM calc_files f JOIN calcs c ON c.accept_id = f.accept_id
+                       WHERE f.sha256 = @sha AND c.user_id = @userId AND c.deleted_at IS NULL LIMIT 1`),
       deleteCalc: p('DELETE FROM calcs WHERE accept_id = ?'),
       events: p('SELECT * FROM events WHERE accept_id = ? ORDER BY id'),
       addUser: p('INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) RETURNING id, name, created_at'),
@@ -236,12 +240,20 @@ export class SqliteStore implements Store {
         this.st.deleteCalc.run(id);
         this.event(id, null, 'purged', null, null, null);
       }
-      return [...blobs].filter((sha) => this.st.blobUsed.get(sha) === undefined);
+      return [...blobs].filter((sha) => this.st.blobUsed.get(sha, sha) === undefined);
     }).immediate();
   }
 
   blobInUse(sha256: string): boolean {
-    return this.st.blobUsed.get(sha256) !== undefined;
+    return this.st.blobUsed.get(sha256, sha256) !== undefined;
+  }
+
+  grantBlob(userId: number, sha256: string): void {
+    this.st.grantBlob.run(userId, sha256, this.now());
+  }
+
+  blobVisibleTo(userId: number, sha256: string): boolean {
+    return this.st.blobVisible.get({ userId, sha: sha256 }) !== undefined;
   }
 
   events(acceptId: string): CalcEvent[] {

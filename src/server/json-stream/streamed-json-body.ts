@@ -1,0 +1,157 @@
+// Parses a JSON request body as a stream (stream-json tokens), building the small parts as
+// ordinary values and sending chosen string values (base64 file contents) straight through a
+// base64 decoder into blob files: a 2 GiB file in the deployed base64-in-JSON form never
+// exists as a string or a buffer. Replaces JSON.parse for add-calcinfo and send-results.
+import type { Readable } from 'node:stream';
+import parserModule from 'stream-json/parser.js';
+import type { BlobStore } from '../../store/blob-store.ts';
+import type { BlobWriter, IncomingBlob } from '../../store/blob-writer.ts';
+import { Base64Decoder, Base64Error } from './base64-stream.ts';
+import type { ReceivedContent } from '../../protocol/calc-info.ts';
+
+/** Where a streamed string ended up: a received blob, not yet committed (protocol's ReceivedContent). */
+export class StreamedFile implements ReceivedContent {
+  constructor(readonly received: IncomingBlob) {}
+}
+
+export class StreamedBodyError extends Error {
+  override readonly name = 'StreamedBodyError';
+  constructor(message: string, readonly kind: 'json' | 'too-large' | 'base64' | 'io', options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface StreamedParseOptions {
+  /** Which string values go to files: gets the path of keys/indexes from the root. */
+  streamAt: (path: readonly (string | number)[]) => boolean;
+  /** Largest total of the small (non-streamed) parts, bytes of JSON text. */
+  maxSmallBytes: number;
+  /** Largest single streamed value, bytes of base64 text. */
+  maxStreamedBytes: number;
+}
+
+type Container = { kind: 'object'; value: Record<string, unknown>; key: string | null } | { kind: 'array'; value: unknown[] };
+
+/** Parses the body; on any error every blob received so far is removed. */
+export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: StreamedParseOptions): Promise<{ value: unknown; files: IncomingBlob[] }> {
+  const parser = parserModule.asStream({ packKeys: true, packNumbers: true, packStrings: false, streamStrings: true, streamKeys: false, streamNumbers: false });
+  const files: IncomingBlob[] = [];
+  const stack: Container[] = [];
+  const path: (string | number)[] = [];
+  let root: unknown = undefined;
+  let hasRoot = false;
+  let small = 0;
+  // the string being read: either text for a small value, or a file
+  let text: string | null = null;
+  let sink: { writer: BlobWriter; decoder: Base64Decoder; chars: number } | null = null;
+
+  const place = (v: unknown): void => {
+    const top = stack[stack.length - 1];
+    if (!top) {
+      root = v;
+      hasRoot = true;
+      return;
+    }
+    if (top.kind === 'array') top.value.push(v);
+    else if (top.key !== null) {
+      top.value[top.key] = v;
+      top.key = null;
+    }
+  };
+  const currentPath = (): (string | number)[] => {
+    const top = stack[stack.length - 1];
+    if (!top) return [];
+    return top.kind === 'array' ? [...path, top.value.length] : [...path, top.key ?? ''];
+  };
+  const addSmall = (n: number): void => {
+    small += n;
+    if (small > o.maxSmallBytes) throw new StreamedBodyError(`request body is larger than the limit of ${o.maxSmallBytes} bytes (besides file contents)`, 'too-large');
+  };
+
+  body.on('error', (err) => parser.destroy(err));
+  body.pipe(parser);
+  try {
+    for await (const token of parser as AsyncIterable<{ name: string; value?: unknown }>) {
+      switch (token.name) {
+        case 'startObject':
+        case 'startArray': {
+          addSmall(2);
+          const c: Container = token.name === 'startObject' ? { kind: 'object', value: {}, key: null } : { kind: 'array', value: [] };
+          const p = currentPath();
+          place(c.value);
+          if (stack.length > 0) path.push(p[p.length - 1] as string | number);
+          stack.push(c);
+          break;
+        }
+        case 'endObject':
+        case 'endArray':
+          stack.pop();
+          if (stack.length > 0) path.pop();
+          break;
+        case 'keyValue': {
+          const top = stack[stack.length - 1];
+          const key = String(token.value);
+          addSmall(key.length + 4);
+          if (top?.kind === 'object') top.value[key] = undefined, (top.key = key);
+          break;
+        }
+        case 'startString':
+          if (o.streamAt(currentPath())) {
+            sink = { writer: blobs.writer(), decoder: new Base64Decoder(), chars: 0 };
+          } else text = '';
+          break;
+        case 'stringChunk': {
+          const chunk = String(token.value);
+          if (sink) {
+            sink.chars += chunk.length;
+            if (sink.chars > o.maxStreamedBytes) throw new StreamedBodyError(`a file is larger than the limit of ${o.maxStreamedBytes} bytes of base64`, 'too-large');
+            await sink.writer.write(sink.decoder.push(chunk));
+          } else if (text !== null) {
+            addSmall(chunk.length);
+            text += chunk;
+          }
+          break;
+        }
+        case 'endString':
+          if (sink) {
+            const s = sink;
+            sink = null;
+            await s.writer.write(s.decoder.end());
+            const blob = await s.writer.finish();
+            files.push(blob);
+            place(new StreamedFile(blob));
+          } else {
+            place(text ?? '');
+            text = null;
+          }
+          break;
+        case 'numberValue':
+          addSmall(String(token.value).length);
+          place(Number(token.value));
+          break;
+        case 'nullValue':
+          place(null);
+          break;
+        case 'trueValue':
+          place(true);
+          break;
+        case 'falseValue':
+          place(false);
+          break;
+        default:
+          break;
+      }
+    }
+  } catch (err) {
+    if (sink) await sink.writer.abort();
+    await blobs.discard(files);
+    body.unpipe(parser);
+    body.resume();
+    if (err instanceof StreamedBodyError) throw err;
+    if (err instanceof Base64Error) throw new StreamedBodyError(`file content is not base64: ${err.message}`, 'base64', { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new StreamedBodyError('the server has no disk space left for this file; try again later', 'io', { cause: err });
+    throw new StreamedBodyError(`request body is not valid JSON: ${(err as Error).message}`, 'json', { cause: err });
+  }
+  if (!hasRoot) throw new StreamedBodyError('request body is empty', 'json');
+  return { value: root, files };
+}
