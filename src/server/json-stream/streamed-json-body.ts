@@ -3,7 +3,7 @@
 // base64 decoder into blob files: a 2 GiB file in the deployed base64-in-JSON form never
 // exists as a string or a buffer. Replaces JSON.parse for add-calcinfo and send-results.
 import type { Readable } from 'node:stream';
-import parserModule from 'stream-json/parser.js';
+import { JsonSyntaxError, JsonTokenizer, type Token } from './json-tokens.ts';
 import type { BlobStore } from '../../store/blob-store.ts';
 import type { BlobWriter, IncomingBlob } from '../../store/blob-writer.ts';
 import { Base64Decoder, Base64Error } from './base64-stream.ts';
@@ -34,7 +34,7 @@ type Container = { kind: 'object'; value: Record<string, unknown>; key: string |
 
 /** Parses the body; on any error every blob received so far is removed. */
 export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: StreamedParseOptions): Promise<{ value: unknown; files: IncomingBlob[] }> {
-  const parser = parserModule.asStream({ packKeys: true, packNumbers: true, packStrings: false, streamStrings: true, streamKeys: false, streamNumbers: false });
+  const tokenizer = new JsonTokenizer();
   const files: IncomingBlob[] = [];
   const stack: Container[] = [];
   const path: (string | number)[] = [];
@@ -68,10 +68,12 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
     if (small > o.maxSmallBytes) throw new StreamedBodyError(`request body is larger than the limit of ${o.maxSmallBytes} bytes (besides file contents)`, 'too-large');
   };
 
-  body.on('error', (err) => parser.destroy(err));
-  body.pipe(parser);
+  async function* tokens(): AsyncGenerator<Token> {
+    for await (const chunk of body) yield* tokenizer.push(chunk as Buffer);
+    yield* tokenizer.end();
+  }
   try {
-    for await (const token of parser as AsyncIterable<{ name: string; value?: unknown }>) {
+    for await (const token of tokens()) {
       switch (token.name) {
         case 'startObject':
         case 'startArray': {
@@ -114,10 +116,9 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
         }
         case 'endString':
           if (sink) {
-            const s = sink;
+            await sink.writer.write(sink.decoder.end());
+            const blob = await sink.writer.finish();
             sink = null;
-            await s.writer.write(s.decoder.end());
-            const blob = await s.writer.finish();
             files.push(blob);
             place(new StreamedFile(blob));
           } else {
@@ -145,12 +146,12 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
   } catch (err) {
     if (sink) await sink.writer.abort();
     await blobs.discard(files);
-    body.unpipe(parser);
     body.resume();
     if (err instanceof StreamedBodyError) throw err;
     if (err instanceof Base64Error) throw new StreamedBodyError(`file content is not base64: ${err.message}`, 'base64', { cause: err });
     if ((err as NodeJS.ErrnoException).code === 'ENOSPC') throw new StreamedBodyError('the server has no disk space left for this file; try again later', 'io', { cause: err });
-    throw new StreamedBodyError(`request body is not valid JSON: ${(err as Error).message}`, 'json', { cause: err });
+    if (err instanceof JsonSyntaxError) throw new StreamedBodyError(`request body is not valid JSON: ${err.message}`, 'json', { cause: err });
+    throw new StreamedBodyError(`request body could not be read: ${(err as Error).message}`, 'io', { cause: err });
   }
   if (!hasRoot) throw new StreamedBodyError('request body is empty', 'json');
   return { value: root, files };

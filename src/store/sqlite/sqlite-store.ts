@@ -72,7 +72,7 @@ export class SqliteStore implements Store {
       grantBlob: p('INSERT INTO blob_owners (user_id, sha256, at) VALUES (?, ?, ?) ON CONFLICT (user_id, sha256) DO UPDATE SET at = excluded.at'),
       blobVisible: p(`SELECT 1 FROM blob_owners WHERE user_id = @userId AND sha256 = @sha
                       UNION ALL SELECT 1 FROM calc_files f JOIN calcs c ON c.accept_id = f.accept_id
-                       WHERE f.sha256 = @sha AND c.user_id = @userId AND c.deleted_at IS NULL LIMIT 1`),
+                       WHERE f.sha256 = @sha AND c.user_id = @userId AND (c.deleted_at IS NULL OR c.delete_reason = 'collected') LIMIT 1`),
       deleteCalc: p('DELETE FROM calcs WHERE accept_id = ?'),
       events: p('SELECT * FROM events WHERE accept_id = ? ORDER BY id'),
       addUser: p('INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) RETURNING id, name, created_at'),

@@ -1,0 +1,86 @@
+// The streaming body parser agrees with JSON.parse on any value split anywhere, streams the
+// chosen strings into blobs (decoded from base64), and refuses bad input with a clear message.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import fc from 'fast-check';
+import { BlobStore } from '../../src/store/blob-store.ts';
+import { parseStreamedJson, StreamedBodyError, StreamedFile } from '../../src/server/json-stream/streamed-json-body.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+
+function pieces(text: string, cuts: number[]): Buffer[] {
+  const bytes = Buffer.from(text, 'utf8');
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const p of points) {
+    out.push(bytes.subarray(at, p));
+    at = p;
+  }
+  out.push(bytes.subarray(at));
+  return out;
+}
+
+test('agrees with JSON.parse on any JSON value, cut into pieces anywhere (even inside UTF-8 and escapes)', async (t) => {
+  const blobs = new BlobStore(tempDir(t));
+  await fc.assert(
+    fc.asyncProperty(fc.jsonValue({ maxDepth: 4 }), fc.array(fc.nat(), { maxLength: 8 }), async (value, cuts) => {
+      const text = JSON.stringify(value);
+      const { value: got } = await parseStreamedJson(Readable.from(pieces(text, cuts)), blobs, { streamAt: () => false, maxSmallBytes: 1e7, maxStreamedBytes: 1e7 });
+      assert.deepEqual(got, JSON.parse(text));
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test('streams the chosen strings into blobs; base64 decoded exactly, across any cut', async (t) => {
+  const dir = tempDir(t);
+  const blobs = new BlobStore(dir);
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), fc.array(fc.nat(), { maxLength: 6 }), fc.boolean(), async (bytes, cuts, escapeSlashes) => {
+      let b64 = Buffer.from(bytes).toString('base64');
+      if (escapeSlashes) b64 = b64.replace(/\//g, '\\/');
+      const text = `{"calc-info":{"parameter_files":{"f.bin":["${b64}","application/octet-stream;","charset=binary"]}}}`;
+      const { value, files } = await parseStreamedJson(Readable.from(pieces(text, cuts)), blobs, {
+        streamAt: (p) => p.length === 4 && p[3] === 0, maxSmallBytes: 1e6, maxStreamedBytes: 1e7,
+      });
+      const f = (value as any)['calc-info'].parameter_files['f.bin'];
+      assert.ok(f[0] instanceof StreamedFile);
+      assert.deepEqual(readFileSync(f[0].received.tmpPath), Buffer.from(bytes));
+      assert.equal(f[1], 'application/octet-stream;');
+      await blobs.discard(files);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('bad bodies: a clear error and no temporary file left', async (t) => {
+  const dir = tempDir(t);
+  const blobs = new BlobStore(dir);
+  const opts = { streamAt: (p: readonly (string | number)[]) => p.length === 4 && p[3] === 0, maxSmallBytes: 200, maxStreamedBytes: 1000 };
+  const cases: [string, RegExp, StreamedBodyError['kind']][] = [
+    ['{"a": [1, 2', /unexpected end/, 'json'],
+    ['{"a" 1}', /expected ":"/, 'json'],
+    ['{"a":1,}', /property name/, 'json'],
+    ['[1 2]', /expected "," or "\]"/, 'json'],
+    ['{"a":tru}', /unexpected "tru"/, 'json'],
+    ['{"a":"x\\q"}', /bad escape/, 'json'],
+    ['{"a":1} x', /after the end/, 'json'],
+    ['', /unexpected end/, 'json'],
+    ['{"calc-info":{"parameter_files":{"f":["QUJD*","",""]}}}', /base64 alphabet/, 'base64'],
+    ['{"calc-info":{"parameter_files":{"f":["QUJDR","",""]}}}', /truncated/, 'base64'],
+    [`{"calc-info":{"parameter_files":{"f":["${'QUJD'.repeat(300)}","",""]}}}`, /larger than the limit of 1000/, 'too-large'],
+    [`{"x":"${'a'.repeat(300)}"}`, /larger than the limit of 200/, 'too-large'],
+  ];
+  for (const [text, why, kind] of cases) {
+    await assert.rejects(parseStreamedJson(Readable.from([Buffer.from(text)]), blobs, opts), (e: unknown) => {
+      assert.ok(e instanceof StreamedBodyError, String(e));
+      assert.match(e.message, why, text.slice(0, 60));
+      assert.equal(e.kind, kind, text.slice(0, 60));
+      return true;
+    });
+  }
+  assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
+});
