@@ -2,7 +2,7 @@
 // ordinary values and sending chosen string values (base64 file contents) straight through a
 // base64 decoder into blob files: a 2 GiB file in the deployed base64-in-JSON form never
 // exists as a string or a buffer. Replaces JSON.parse for add-calcinfo and send-results.
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { JsonSyntaxError, JsonTokenizer, type Token } from './json-tokens.ts';
 import type { BlobStore } from '../../store/blob-store.ts';
 import type { BlobWriter, IncomingBlob } from '../../store/blob-writer.ts';
@@ -68,8 +68,13 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
     if (small > o.maxSmallBytes) throw new StreamedBodyError(`request body is larger than the limit of ${o.maxSmallBytes} bytes (besides file contents)`, 'too-large');
   };
 
+  // read through a PassThrough: leaving the loop early destroys it, not the request, so that
+  // the rest of a refused body can be drained and the client still reads our answer
+  const pass = new PassThrough();
+  body.on('error', (err) => pass.destroy(err));
+  body.pipe(pass);
   async function* tokens(): AsyncGenerator<Token> {
-    for await (const chunk of body) yield* tokenizer.push(chunk as Buffer);
+    for await (const chunk of pass) yield* tokenizer.push(chunk as Buffer);
     yield* tokenizer.end();
   }
   try {
@@ -146,6 +151,7 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
   } catch (err) {
     if (sink) await sink.writer.abort();
     await blobs.discard(files);
+    body.unpipe(pass);
     body.resume();
     if (err instanceof StreamedBodyError) throw err;
     if (err instanceof Base64Error) throw new StreamedBodyError(`file content is not base64: ${err.message}`, 'base64', { cause: err });
