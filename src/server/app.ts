@@ -15,7 +15,7 @@ import { extensionRoutes, type LoginService } from './routes/extension-routes.ts
 
 export const API_PREFIX = '/mi-distcomp-api/';
 /** Advertised on every answer so our clients know which extensions they may use. */
-export const FEATURES = 'long-poll';
+export const FEATURES = 'long-poll,lease';
 
 export interface AppOptions {
   relay: Relay;
@@ -105,6 +105,6 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   workflowRoutes(app, o.relay);
   remoteRoutes(app, o.relay);
-  extensionRoutes(app, o.login);
+  extensionRoutes(app, o.login, o.relay);
   return app;
 }

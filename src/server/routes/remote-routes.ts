@@ -1,22 +1,25 @@
 // Remote-side (poller) endpoints of the deployed protocol (plus `wait` on calc-request).
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../../protocol/envelope.ts';
-import type { Relay } from '../relay.ts';
+import { attemptOf, type Relay } from '../relay.ts';
 import { caller, clientGone, queryKey, waitMs } from './route-helpers.ts';
 
 export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
   app.get('/mi-distcomp-api/calc-request', async (req, reply) => {
     const user = caller(req);
     const site = queryKey(req, 'site_id');
-    const c = await relay.request(user, site, waitMs(req), clientGone(reply));
-    return ok('There is information that can calc', { accept_id: c.acceptId, attempt: c.attempt });
+    // `lease=1` (ours): the caller heartbeats (x/heartbeat) and names its attempt on every later call
+    const lease = (req.query as Record<string, unknown>)['lease'] === '1';
+    const c = await relay.request(user, site, waitMs(req), clientGone(reply), lease);
+    return ok('There is information that can calc', { accept_id: c.acceptId, attempt: c.attempt, ...(lease ? relay.leaseTerms(c) : {}) });
   });
 
   app.get('/mi-distcomp-api/calc-params', async (req) => {
     const user = caller(req);
     const site = queryKey(req, 'site_id');
     const id = queryKey(req, 'accept_id');
-    return { 'calc-info': await relay.params(user, site, id) };
+    const attempt = attemptOf((req.query as Record<string, unknown>)['attempt']);
+    return { 'calc-info': await relay.params(user, site, id, attempt) };
   });
 
   app.post('/mi-distcomp-api/calc-params-complete', async (req) => {
