@@ -37,7 +37,7 @@ export interface LeaseTerms {
   attempt: number;
   lease_ms: number;
   lease_grace_ms: number;
-  /** How often to heartbeat, ms: 4 times per lease. */
+  /** How often to heartbeat, ms: 4 times per lease, at least every 5 s. */
   heartbeat_ms: number;
   /** The server's clock now and the lease's end, ms since epoch: for display only, never for judging expiry. */
   server_time: number;
@@ -83,7 +83,9 @@ export class Relay {
   private leaseSettings(): { leaseMs: number; graceMs: number; heartbeatMs: number } {
     const cfg = this.config.current();
     const leaseMs = Math.round(cfg.leaseSeconds * 1000);
-    return { leaseMs, graceMs: Math.round(cfg.leaseGraceSeconds * 1000), heartbeatMs: Math.max(50, Math.round(leaseMs / 4)) };
+    // 4 heartbeats per lease, but at least one per 5 s: the heartbeat's answer is how an agent
+    // learns that its calc was cancelled, so this bounds the time to stop a cancelled command
+    return { leaseMs, graceMs: Math.round(cfg.leaseGraceSeconds * 1000), heartbeatMs: Math.min(5000, Math.max(50, Math.round(leaseMs / 4))) };
   }
 
   leaseTerms(c: Calc): LeaseTerms {
