@@ -8,12 +8,17 @@
 // next one is sent on schedule, without end (the relay, not the agent, decides when the lease
 // is over: the agent never compares its own clock with the relay's). One try each, bounded by
 // twice the interval, so a stalled link cannot pile heartbeats up.
-import { CallAborted } from '../client/client-errors.ts';
+import { CallAborted, ProtocolFailure } from '../client/client-errors.ts';
 import { isCancelled, isLeaseLost, type RelayClient } from '../client/relay-client.ts';
 import { sleep } from '../client/retry-policy.ts';
 import type { AgentEvent } from './agent-events.ts';
 
 /** Why a leased calc must stop. */
+/** The deployed answer for a calc the relay no longer has (code 400, "There is no information for accept_id(..."). */
+export function calcIsGone(err: unknown): boolean {
+  return err instanceof ProtocolFailure && String(err.code) === '400' && err.protocolMessage.startsWith('There is no information for accept_id(');
+}
+
 export type CalcStop = { kind: 'cancelled'; reason: string } | { kind: 'lease-lost'; reason: string };
 
 export interface HeartbeatOptions {
@@ -71,7 +76,7 @@ export class Heartbeat {
         this.halt({ kind: 'cancelled', reason: 'the calc was cancelled by its workflow side' });
         return 'stop';
       }
-      if (isLeaseLost(err)) {
+      if (isLeaseLost(err) || calcIsGone(err)) {
         const why = (err as { protocolMessage?: string }).protocolMessage ?? String(err);
         this.halt({ kind: 'lease-lost', reason: `the relay no longer counts this agent's claim: ${why}` });
         return 'stop';

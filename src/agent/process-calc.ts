@@ -20,7 +20,7 @@ import type { AgentOptions } from './agent-options.ts';
 import { commandRefusal } from './agent-rules.ts';
 import { collectResults, resultUploads } from './collect-results.ts';
 import { advance, type CalcOutcome, type JournalData } from './journal.ts';
-import { Heartbeat } from './heartbeat.ts';
+import { calcIsGone, Heartbeat } from './heartbeat.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
 import { ShellWordsError, splitShellWords } from './shell-words.ts';
@@ -33,10 +33,6 @@ export interface CalcContext {
   emit: (e: AgentEvent) => void;
 }
 
-/** The relay no longer knows the calc (deleted by a forced cancel, or expired). */
-function calcIsGone(err: unknown): boolean {
-  return err instanceof ProtocolFailure && String(err.code) === '400' && err.protocolMessage.startsWith('There is no information for accept_id(');
-}
 
 const GONE = 'the relay no longer knows this calc (cancelled or expired on the MInt side)';
 

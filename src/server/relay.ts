@@ -295,6 +295,10 @@ export class Relay {
       this.store.recordRefusal(acceptId, user.id, 'refused', { endpoint, attempt: attempt ?? null, why: 'cancelled' });
       return Errors.remoteCancelled(acceptId, siteId);
     }
+    if (any && any.site === siteId && attempt !== undefined) {
+      // ended, and its results already collected (e.g. after a lease expiry): the late agent is told its lease is gone
+      return this.refuseLease(user, any, endpoint, attempt, this.leaseRefusal(any, attempt) ?? 'the calc has ended and its results were collected');
+    }
     return Errors.remoteUnknownAcceptId(acceptId, siteId);
   }
 

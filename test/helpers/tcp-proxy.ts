@@ -7,10 +7,12 @@
 //   agent talks to proxy.url; proxy.cut(); ...; proxy.restore(); proxy.throttle(1 << 20);
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
-interface Job {
+/** One direction of one connection: its bytes wait here in order. */
+interface Direction {
   src: Socket;
   dst: Socket;
-  buf: Buffer | null; // null: end of stream
+  bufs: (Buffer | null)[]; // null: end of stream
+  queued: boolean;
 }
 
 const SLICE = 16 * 1024;
@@ -18,7 +20,7 @@ const SLICE = 16 * 1024;
 export class TcpProxy {
   private readonly server: Server;
   private readonly pairs = new Set<[Socket, Socket]>();
-  private queue: Job[] = [];
+  private queue: Direction[] = [];
   private paused = false;
   private isCut = false;
   private rate: number | null = null;
@@ -108,8 +110,9 @@ export class TcpProxy {
       u.destroy();
     };
     for (const [src, dst] of [[c, u], [u, c]] as const) {
-      src.on('data', (buf: Buffer) => this.enqueue({ src, dst, buf }));
-      src.on('end', () => this.enqueue({ src, dst, buf: null }));
+      const d: Direction = { src, dst, bufs: [], queued: false };
+      src.on('data', (buf: Buffer) => this.enqueue(d, buf));
+      src.on('end', () => this.enqueue(d, null));
       src.on('error', drop);
       src.on('close', () => {
         // let queued bytes of the other direction go out before the peer closes
@@ -118,9 +121,13 @@ export class TcpProxy {
     }
   }
 
-  private enqueue(job: Job): void {
-    job.src.pause();
-    this.queue.push(job);
+  private enqueue(d: Direction, buf: Buffer | null): void {
+    d.src.pause();
+    d.bufs.push(buf);
+    if (!d.queued) {
+      d.queued = true;
+      this.queue.push(d);
+    }
     this.pump();
   }
 
@@ -137,25 +144,35 @@ export class TcpProxy {
     }
     this.last = now;
     while (this.queue.length > 0 && (this.rate === null || this.tokens >= 1)) {
-      const job = this.queue.shift() as Job;
-      if (job.dst.destroyed) continue;
-      if (job.buf === null) {
-        job.dst.end();
+      const d = this.queue.shift() as Direction;
+      if (d.dst.destroyed) {
+        d.queued = false;
+        d.bufs = [];
         continue;
       }
-      const n = this.rate === null ? job.buf.length : Math.min(job.buf.length, SLICE, Math.floor(this.tokens));
-      const part = job.buf.subarray(0, n);
-      if (this.rate !== null) this.tokens -= n;
-      this.stats.bytes += n;
-      const flushed = job.dst.write(part);
-      if (n < job.buf.length) {
-        // the rest waits its turn behind the other connections (round robin)
-        job.buf = job.buf.subarray(n);
-        this.queue.push(job);
-      } else if (flushed) {
-        job.src.resume();
+      const buf = d.bufs[0];
+      if (buf === null || buf === undefined) {
+        d.bufs.shift();
+        if (buf === null) d.dst.end();
       } else {
-        job.dst.once('drain', () => job.src.resume());
+        const n = this.rate === null ? buf.length : Math.min(buf.length, SLICE, Math.floor(this.tokens));
+        if (this.rate !== null) this.tokens -= n;
+        this.stats.bytes += n;
+        const flushed = d.dst.write(buf.subarray(0, n));
+        if (n < buf.length) d.bufs[0] = buf.subarray(n);
+        else d.bufs.shift();
+        if (!flushed && d.bufs.length === 0) {
+          d.queued = false;
+          d.dst.once('drain', () => d.src.resume());
+          continue;
+        }
+      }
+      if (d.bufs.length > 0) {
+        // the rest waits its turn behind the other connections (round robin)
+        this.queue.push(d);
+      } else {
+        d.queued = false;
+        d.src.resume();
       }
     }
     if (this.queue.length > 0) this.timer = setTimeout(() => this.pump(), 10);
