@@ -29,7 +29,7 @@ export function agentCommand(): Command {
     .option('--concurrency <n>', 'calcs run at the same time; default 1')
     .option('--wait <seconds>', 'long-poll wait asked of the relay; default 60')
     .option('--poll-interval <seconds>', 'pause between polls of a relay without long polling; default 10')
-    .option('--kill-grace <seconds>', 'after a second Ctrl+C, SIGTERM then SIGKILL after this long; default 5')
+    .option('--kill-grace <seconds>', 'after a second Ctrl+C or a cancel from the workflow side, SIGTERM then SIGKILL after this long; default 5')
     .option('--log-file <file>', 'also append one JSON line per event to this file')
     // tests only: the fault suite runs an agent whose wall clock is an hour off
     .addOption(new Option('--clock-skew-ms <ms>', 'offset this process\'s wall clock (tests)').hideHelp())
