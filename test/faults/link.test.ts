@@ -18,7 +18,7 @@ describe('faults: the link', { timeout: 120_000 }, () => {
   let agent: AgentProcess;
 
   before(async () => {
-    rig = await FaultRig.start({ leaseS: 1, graceS: 2 });
+    rig = await FaultRig.start({ leaseS: 1, graceS: 3 });
     agent = rig.startAgent();
     await agent.waitFor(/code = 0300/);
   });
@@ -44,7 +44,7 @@ describe('faults: the link', { timeout: 120_000 }, () => {
     await rig.until('the relay to show the agent disconnected', async () => (await rig.wf.calcProgress(id)).liveness === 'disconnected, still computing', 3000);
     const p = await rig.wf.calcProgress(id);
     assert.equal(p.progress, 'running', 'disconnected is not failed');
-    await sleep(600); // cut ~1.8 s in all: lease 1 s + grace 2 s not reached
+    await sleep(600); // cut ~1.8 s in all: lease 1 s + grace 3 s not reached
     rig.proxy.restore();
     await rig.until('the heartbeat to come back', async () => (await rig.wf.calcProgress(id)).liveness !== 'disconnected, still computing', 3000);
     const r = await rig.ended(id);
@@ -57,7 +57,7 @@ describe('faults: the link', { timeout: 120_000 }, () => {
     await rig.until('the command to run', () => rig.hasFile(id, 'kid.pid') && readFileSync(join(rig.workdir(id), 'kid.pid'), 'utf8').trim() !== '');
     const kid = Number(readFileSync(join(rig.workdir(id), 'kid.pid'), 'utf8'));
     rig.proxy.cut();
-    const r = await rig.ended(id, 10_000);
+    const r = await rig.ended(id, 15_000);
     assert.equal(r.status, 'abnormal');
     assert.match(r.reason ?? '', /^lease expired: the polling agent of site "faults" \(attempt 1\) was not heard from/);
     // what the deployed workflow program does: calc-status abnormal (→ exit 1), stderr file with the reason

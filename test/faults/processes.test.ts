@@ -11,7 +11,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const STDERR = '計算標準エラー出力.txt';
 
-describe('faults: kill -9 of the relay and of the agent', { timeout: 150_000 }, () => {
+describe('faults: kill -9 of the relay and of the agent', { timeout: 240_000 }, () => {
   let rig: FaultRig;
   let agent: AgentProcess;
   const progress = async (id: string): Promise<string> => (await rig.wf.calcProgress(id)).progress;
@@ -22,7 +22,8 @@ describe('faults: kill -9 of the relay and of the agent', { timeout: 150_000 }, 
   };
 
   before(async () => {
-    rig = await FaultRig.start({ leaseS: 1, graceS: 3 });
+    // grace 8 s: the restarts below must come back in time even on a loaded 2-core machine
+    rig = await FaultRig.start({ leaseS: 1, graceS: 8 });
     agent = rig.startAgent();
     await agent.waitFor(/code = 0300/);
   });
@@ -109,13 +110,14 @@ describe('faults: kill -9 of the relay and of the agent', { timeout: 150_000 }, 
     const id = await rig.submit('sleep 1; echo ok > out.txt');
     await rig.until('the command to run', () => rig.runs().has(id));
     await agent.kill9();
-    const r = await rig.ended(id, 15_000);
+    const r = await rig.ended(id, 25_000);
     assert.equal(r.status, 'abnormal');
     assert.match(r.reason ?? '', /^lease expired/);
     const { terminal } = rig.check([id]);
     assert.equal(terminal.get(id), 'lease-expired');
     agent = rig.startAgent();
-    await agent.waitFor(/code = 0300/);
+    // generous: the race file may be starting 50 agents on the same 2 cores right now
+    await agent.waitFor(/code = 0300/, 90_000);
   });
 
   it('agent killed after the run, before the upload: the restarted agent sends the results; the command ran once', async () => {

@@ -123,7 +123,7 @@ export class FaultRig {
   }
 
   /** Waits until the calc is `got return` (or cancelled); returns progress and status as the workflow side sees them. */
-  async ended(id: string, ms = 30_000): Promise<{ progress: string; status: string | null; reason: string | null; cancelled: boolean }> {
+  async ended(id: string, ms = 60_000): Promise<{ progress: string; status: string | null; reason: string | null; cancelled: boolean }> {
     const deadline = Date.now() + ms;
     for (;;) {
       try {
