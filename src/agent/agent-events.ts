@@ -21,6 +21,8 @@ export type AgentEvent =
   | { type: 'results'; acceptId: string; sent: string[]; missing: string[]; refused: { name: string; reason: string }[] }
   | { type: 'calc-done'; acceptId: string; result: 'calc end' | 'abnormal'; reason: string | null }
   | { type: 'calc-abandoned'; acceptId: string; reason: string }
+  /** A leased calc's heartbeat: lost contact (the command keeps running), reconnected, cancelled, or lease lost. */
+  | { type: 'lease'; acceptId: string; state: 'no-contact' | 'reconnected' | 'cancelled' | 'lease-lost'; reason: string }
   | { type: 'workdir-removed'; path: string }
   | { type: 'interrupt'; signal: string; outcome: 'drain' | 'stop' | 'exit-now'; running: number }
   | { type: 'state'; from: string; to: string; why: string }

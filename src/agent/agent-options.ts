@@ -56,6 +56,8 @@ export interface AgentOptions {
   loginLabel: string;
   /** Warnings to show at start (a token on the command line, TLS not verified, plain http). */
   warnings: string[];
+  /** Tests only (hidden flag --clock-skew-ms): this process's wall clock is off by this much, ms. @default 0 */
+  clockSkewMs: number;
 }
 
 /** Command-line flags, as commander hands them over (all optional). */
@@ -74,6 +76,7 @@ export interface AgentFlags {
   pollInterval?: string;
   killGrace?: string;
   logFile?: string;
+  clockSkewMs?: string;
 }
 
 export interface AgentArgs {
@@ -106,6 +109,11 @@ function positiveNumber(v: string, what: string, { integer = false, min = 0 } = 
     throw new AgentOptionsError(`${what}: expected ${integer ? 'a whole number' : 'a number'} >= ${min}, got ${JSON.stringify(v)}`);
   }
   return n;
+}
+
+function clockSkew(v: string): number {
+  if (!/^-?\d{1,12}$/.test(v.trim())) throw new AgentOptionsError(`--clock-skew-ms: expected a whole number of ms, got ${JSON.stringify(v)}`);
+  return Number(v);
 }
 
 /** Reads a token file; refuses one that others may read, or that is not one 64-hex token. */
@@ -259,5 +267,6 @@ export function compileAgentOptions(a: AgentArgs): AgentOptions {
     childEnv,
     loginLabel: `distcomp agent ${a.siteId} on ${hostname()}`,
     warnings,
+    clockSkewMs: f.clockSkewMs === undefined ? 0 : clockSkew(f.clockSkewMs),
   };
 }

@@ -120,6 +120,12 @@ export class ConsoleView {
       case 'calc-abandoned':
         this.line(`accept_id ${e.acceptId}: given up: ${e.reason}`);
         return;
+      case 'lease':
+        if (e.state === 'no-contact') this.line(`accept_id ${e.acceptId}: heartbeat not answered (${e.reason}); the command keeps running, heartbeats go on`);
+        else if (e.state === 'reconnected') this.line(`accept_id ${e.acceptId}: heartbeat answered again: ${e.reason}`);
+        else if (e.state === 'cancelled') this.line(`accept_id ${e.acceptId}: CANCELLED: ${e.reason}; stopping the command, sending nothing`);
+        else this.line(`accept_id ${e.acceptId}: LEASE LOST: ${e.reason}; stopping the command, sending nothing`);
+        return;
       case 'workdir-removed':
         if (this.o.debug) this.line(`removed ${e.path}`);
         return;

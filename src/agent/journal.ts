@@ -22,7 +22,8 @@ export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
  * - running: the command was spawned (pid recorded).
  * - exited: the command ended (or was never run); the outcome below is final.
  * - ended: calc-end acknowledged.  - sent: send-results acknowledged.  - done: end-send acknowledged.
- * - abandoned: the relay no longer knows the calc (cancelled by its workflow side).
+ * - abandoned: the relay no longer knows the calc (cancelled by its workflow side), or no longer
+ *   counts this agent's lease (it ended the calc while the agent was cut off): nothing more is sent.
  */
 export const PHASES = ['claimed', 'params', 'starting', 'running', 'exited', 'ended', 'sent', 'done', 'abandoned'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -43,6 +44,8 @@ export interface JournalData {
   /** The relay this calc came from (`scheme://host:port`). */
   origin: string;
   attempt: number | null;
+  /** The claim is a lease (ours): heartbeats go on and every call names `attempt`. Absent/null: a deployed relay. */
+  lease?: { heartbeatMs: number } | null;
   phase: Phase;
   /** The agent process working on it (so that a second agent on the same calc_base leaves it alone). */
   agentPid: number;
@@ -89,7 +92,7 @@ export function advance(workdir: string, data: JournalData, phase: Phase, patch:
   return next;
 }
 
-export function newJournal(workdir: string, d: { acceptId: string; siteId: string; origin: string; attempt: number | null }): JournalData {
+export function newJournal(workdir: string, d: { acceptId: string; siteId: string; origin: string; attempt: number | null; lease?: { heartbeatMs: number } | null }): JournalData {
   const data: JournalData = {
     version: 1, ...d, phase: 'claimed', agentPid: process.pid, history: [{ phase: 'claimed', at: new Date().toISOString() }],
   };

@@ -26,7 +26,7 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
       // the first poll answers at once, so the screen shows at start that the site id and token are good
       const waitS = state.polled ? opts.waitS : 0;
       state.polled = true;
-      ans = await client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal });
+      ans = await client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal, lease: true });
     } catch (err) {
       if (err instanceof CallAborted && lifecycle.drainSignal.aborted) return;
       throw err;
@@ -57,7 +57,10 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
       continue;
     }
     ctx.emit({ type: 'claimed', acceptId: ans.acceptId, attempt: ans.attempt });
-    const j = newJournal(workdir, { acceptId: ans.acceptId, siteId: opts.siteId, origin: opts.origin, attempt: ans.attempt });
+    const j = newJournal(workdir, {
+      acceptId: ans.acceptId, siteId: opts.siteId, origin: opts.origin,
+      attempt: ans.lease?.attempt ?? ans.attempt, lease: ans.lease ? { heartbeatMs: ans.lease.heartbeatMs } : null,
+    });
     state.running.add(ans.acceptId);
     try {
       await driveCalc(ctx, workdir, j, false);

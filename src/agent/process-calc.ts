@@ -3,17 +3,24 @@
 // phase. Steps that reach the relay are idempotent in effect: if the relay refuses one because
 // the calc is already at or past the step's target (the answer to our first try was lost, or
 // we are resuming), the step counts as done.
+//
+// A leased calc (ours) is heartbeated for the whole walk (heartbeat.ts) and names its attempt
+// on every call. When the relay says the calc was cancelled, or that this attempt no longer
+// holds it (the lease expired while the agent was cut off, or the calc was handed out again),
+// the command's process group is stopped (TERM, then KILL after --kill-grace) and nothing more
+// is sent: the calc has already ended once on the relay, and must not end twice.
 import { STDERR_FILE, STDOUT_FILE, parseAddCalcInfoBody } from '../protocol/calc-info.ts';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { Progress } from '../protocol/states.ts';
-import { ProtocolFailure } from '../client/client-errors.ts';
-import { progressAtLeast, progressNamedIn, type RelayClient } from '../client/relay-client.ts';
+import { CallAborted, ProtocolFailure } from '../client/client-errors.ts';
+import { isCancelled, isLeaseLost, progressAtLeast, progressNamedIn, type RelayClient, type RemoteCallOptions } from '../client/relay-client.ts';
 import { sleep } from '../client/retry-policy.ts';
 import type { AgentEvent } from './agent-events.ts';
 import type { AgentOptions } from './agent-options.ts';
 import { commandRefusal } from './agent-rules.ts';
 import { collectResults, resultUploads } from './collect-results.ts';
 import { advance, type CalcOutcome, type JournalData } from './journal.ts';
+import { calcIsGone, Heartbeat } from './heartbeat.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
 import { ShellWordsError, splitShellWords } from './shell-words.ts';
@@ -26,14 +33,23 @@ export interface CalcContext {
   emit: (e: AgentEvent) => void;
 }
 
-/** The relay no longer knows the calc (deleted by a forced cancel, or expired). */
-function calcIsGone(err: unknown): boolean {
-  return err instanceof ProtocolFailure && String(err.code) === '400' && err.protocolMessage.startsWith('There is no information for accept_id(');
+
+const GONE = 'the relay no longer knows this calc (cancelled or expired on the MInt side)';
+
+/** Done, or why the walk must stop without sending anything more. */
+type StepOutcome = 'ok' | { stop: string };
+
+/** Why the relay refused for good (cancelled, lease lost, unknown calc), or null for other errors. */
+function stopReason(err: unknown, hb: Heartbeat | null): string | null {
+  if (hb?.stopReason) return hb.stopReason.reason;
+  if (isCancelled(err)) return 'the calc was cancelled by its workflow side';
+  if (isLeaseLost(err)) return `the relay no longer counts this agent's claim: ${(err as ProtocolFailure).protocolMessage}`;
+  if (calcIsGone(err)) return GONE;
+  return null;
 }
 
-type StepOutcome = 'ok' | 'gone';
-
-async function relayStep(ctx: CalcContext, j: JournalData, step: string, target: Progress, call: () => Promise<unknown>): Promise<StepOutcome> {
+async function relayStep(ctx: CalcContext, j: JournalData, hb: Heartbeat | null, step: string, target: Progress, call: () => Promise<unknown>): Promise<StepOutcome> {
+  if (hb?.stopReason) return { stop: hb.stopReason.reason };
   try {
     await call();
     ctx.emit({ type: 'step', acceptId: j.acceptId, step });
@@ -44,7 +60,8 @@ async function relayStep(ctx: CalcContext, j: JournalData, step: string, target:
       ctx.emit({ type: 'step', acceptId: j.acceptId, step, note: `the relay already has it (progress "${p}")` });
       return 'ok';
     }
-    if (calcIsGone(err)) return 'gone';
+    const why = stopReason(err, hb);
+    if (why !== null && (!(err instanceof CallAborted) || hb?.stopReason)) return { stop: why };
     if (err instanceof ProtocolFailure) ctx.emit({ type: 'protocol-failure', endpoint: err.endpoint, code: err.code, message: err.protocolMessage, acceptId: j.acceptId });
     throw err;
   }
@@ -94,13 +111,18 @@ function abnormal(reason: string, exitCode: number | null = null, signal: string
   return { result: 'abnormal', reason, exitCode, signal };
 }
 
+/** Aborts on a second Ctrl+C, and for a leased calc when the relay says stop. */
+function killSignalOf(ctx: CalcContext, hb: Heartbeat | null): AbortSignal {
+  return hb ? AbortSignal.any([ctx.lifecycle.stopSignal, hb.signal]) : ctx.lifecycle.stopSignal;
+}
+
 /** Runs the command (phase `starting` → `running` → `exited`). */
-async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData): Promise<{ j: JournalData; outcome: CalcOutcome }> {
+async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb: Heartbeat | null): Promise<{ j: JournalData; outcome: CalcOutcome }> {
   const calc = j.calc as NonNullable<JournalData['calc']>;
   const args = splitShellWords(calc.parameters);
   let current = j;
   const r = await runCommand({
-    command: calc.command, args, workdir, env: ctx.opts.childEnv, killSignal: ctx.lifecycle.stopSignal, killGraceMs: ctx.opts.killGraceMs,
+    command: calc.command, args, workdir, env: ctx.opts.childEnv, killSignal: killSignalOf(ctx, hb), killGraceMs: ctx.opts.killGraceMs,
     onSpawn: (pid) => {
       current = advance(workdir, current, 'running', { pid });
       ctx.emit({ type: 'command-start', acceptId: j.acceptId, command: calc.command, args, pid, workdir });
@@ -111,6 +133,7 @@ async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData): P
   // the agent's own reasons go into the stderr file too: it is what the workflow side reads
   let note = true;
   if (r.spawnError !== null) outcome = abnormal(`the command could not be started: ${r.spawnError}`);
+  else if (r.killedByAgent && hb?.stopReason) outcome = abnormal(`the command was stopped: ${hb.stopReason.reason}`, r.exitCode, r.signal);
   else if (r.killedByAgent) outcome = abnormal('the command was stopped on the external computer (second Ctrl+C of its agent)', r.exitCode, r.signal);
   else if (r.signal !== null) outcome = abnormal(`the command was killed by signal ${r.signal}`, null, r.signal);
   else if (r.exitCode !== 0) {
@@ -127,46 +150,68 @@ async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData): P
 }
 
 /** A command that was (maybe) running when the previous agent died: never rerun; wait for it to end; abnormal. */
-async function afterLostCommand(ctx: CalcContext, j: JournalData): Promise<CalcOutcome> {
+async function afterLostCommand(ctx: CalcContext, j: JournalData, hb: Heartbeat | null): Promise<CalcOutcome> {
+  const kill = killSignalOf(ctx, hb);
   if (j.pid !== undefined) {
     while (groupAlive(j.pid)) {
-      if (ctx.lifecycle.stopSignal.aborted) {
+      if (kill.aborted) {
         killGroup(j.pid, 'SIGTERM');
         await sleep(ctx.opts.killGraceMs).catch(() => {});
         killGroup(j.pid, 'SIGKILL');
         break;
       }
-      await sleep(500, ctx.lifecycle.stopSignal).catch(() => {});
+      await sleep(500, kill).catch(() => {});
     }
   }
   return abnormal('the agent was restarted while the command was running, so its exit status is unknown; the command was not run again');
 }
 
 /**
- * Walks the calc from the journal's phase to `done`. `fromDisk` = resuming after a restart.
- * Throws client errors that retrying could not fix (network gone, 403): the journal keeps
- * the phase, and the next start of the agent continues.
+ * Walks the calc from the journal's phase to `done` (heartbeating a leased calc all along).
+ * `fromDisk` = resuming after a restart. Throws client errors that retrying could not fix
+ * (network gone, 403): the journal keeps the phase, and the next start of the agent continues.
  */
 export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean): Promise<void> {
+  const hb = start.lease && start.attempt !== null
+    ? new Heartbeat({ client: ctx.client, siteId: ctx.opts.siteId, acceptId: start.acceptId, attempt: start.attempt, heartbeatMs: start.lease.heartbeatMs, emit: ctx.emit })
+    : null;
+  try {
+    await walk(ctx, workdir, start, fromDisk, hb);
+  } finally {
+    await hb?.stop();
+  }
+}
+
+async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, hb: Heartbeat | null): Promise<void> {
   const { client, opts } = ctx;
   const site = opts.siteId;
   const id = start.acceptId;
   let j = start;
   let outcome: CalcOutcome | null = j.outcome ?? null;
+  // a leased calc names its attempt on every call, and a stop from the relay aborts the call's retries
+  const ro: RemoteCallOptions = hb ? { attempt: j.attempt, signal: hb.signal } : {};
   const gone = (why: string): void => {
     j = advance(workdir, j, 'abandoned');
+    if (hb?.stopReason) noteInStderr(workdir, `distcomp agent: nothing was sent back: ${why}`);
     ctx.emit({ type: 'calc-abandoned', acceptId: id, reason: why });
   };
-  const GONE = 'the relay no longer knows this calc (cancelled or expired on the MInt side)';
+  const step = async (name: string, target: Progress, call: () => Promise<unknown>): Promise<boolean> => {
+    const r = await relayStep(ctx, j, hb, name, target, call);
+    if (r === 'ok') return true;
+    gone(r.stop);
+    return false;
+  };
 
   for (;;) {
+    if (hb?.stopReason && j.phase !== 'done' && j.phase !== 'abandoned' && j.phase !== 'running' && j.phase !== 'starting') return gone(hb.stopReason.reason);
     switch (j.phase) {
       case 'claimed': {
         let raw: Record<string, unknown>;
         try {
-          raw = await client.calcParams(site, id);
+          raw = await client.calcParams(site, id, ro);
         } catch (err) {
-          if (calcIsGone(err)) return gone(GONE);
+          const why = stopReason(err, hb);
+          if (why !== null) return gone(why);
           const p = progressNamedIn(err);
           if (p !== null) {
             return gone(`calc-params was answered before (progress "${p}") but the answer never reached this agent, so the calc's input is lost; cancel it from the workflow side (cancel-wait-calc with delete=force)`);
@@ -178,14 +223,15 @@ export async function driveCalc(ctx: CalcContext, workdir: string, start: Journa
         break;
       }
       case 'params': {
-        if (await relayStep(ctx, j, 'calc-params-complete', 'complete send', () => client.calcParamsComplete(site, id)) === 'gone') return gone(GONE);
-        if (await relayStep(ctx, j, 'calc-start', 'running', () => client.calcStart(site, id)) === 'gone') return gone(GONE);
+        if (!await step('calc-params-complete', 'complete send', () => client.calcParamsComplete(site, id, ro))) return;
+        if (!await step('calc-start', 'running', () => client.calcStart(site, id, ro))) return;
         j = advance(workdir, j, 'starting');
         break;
       }
       case 'starting': {
+        if (hb?.stopReason) return gone(hb.stopReason.reason);
         if (fromDisk) {
-          outcome = await afterLostCommand(ctx, j);
+          outcome = await afterLostCommand(ctx, j, hb);
           noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
         } else if (j.refusal) {
           ctx.emit({ type: 'calc-refused', acceptId: id, reason: j.refusal });
@@ -195,22 +241,24 @@ export async function driveCalc(ctx: CalcContext, workdir: string, start: Journa
           outcome = abnormal('the agent was stopped before the command started');
           noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
         } else {
-          const r = await runAndJudge(ctx, workdir, j);
+          const r = await runAndJudge(ctx, workdir, j, hb);
           j = r.j;
           outcome = r.outcome;
         }
+        if (hb?.stopReason) return gone(hb.stopReason.reason);
         j = advance(workdir, j, 'exited', { outcome });
         break;
       }
       case 'running': {
-        outcome = await afterLostCommand(ctx, j);
+        outcome = await afterLostCommand(ctx, j, hb);
+        if (hb?.stopReason) return gone(hb.stopReason.reason);
         noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
         j = advance(workdir, j, 'exited', { outcome });
         break;
       }
       case 'exited': {
         const o = outcome as CalcOutcome;
-        if (await relayStep(ctx, j, `calc-end (${o.result})`, 'calc end', () => client.calcEnd(site, id, o.result)) === 'gone') return gone(GONE);
+        if (!await step(`calc-end (${o.result})`, 'calc end', () => client.calcEnd(site, id, o.result, ro))) return;
         j = advance(workdir, j, 'ended');
         break;
       }
@@ -218,13 +266,13 @@ export async function driveCalc(ctx: CalcContext, workdir: string, start: Journa
         const names = j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE];
         const c = collectResults(workdir, names, opts.rules);
         const uploads = resultUploads(workdir, c, opts.rules);
-        if (await relayStep(ctx, j, 'send-results', 'getting return', () => client.sendResults(site, id, uploads)) === 'gone') return gone(GONE);
+        if (!await step('send-results', 'getting return', () => client.sendResults(site, id, uploads, ro))) return;
         ctx.emit({ type: 'results', acceptId: id, sent: c.files.map((f) => f.name), missing: c.missing, refused: c.refused });
         j = advance(workdir, j, 'sent');
         break;
       }
       case 'sent': {
-        if (await relayStep(ctx, j, 'end-send', 'got return', () => client.endSend(site, id)) === 'gone') return gone(GONE);
+        if (!await step('end-send', 'got return', () => client.endSend(site, id, ro))) return;
         j = advance(workdir, j, 'done');
         const o = outcome ?? abnormal('unknown');
         ctx.emit({ type: 'calc-done', acceptId: id, result: o.result, reason: o.reason });

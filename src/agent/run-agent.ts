@@ -9,6 +9,7 @@ import { RelayClient } from '../client/relay-client.ts';
 import { maskToken } from '../protocol/token-mask.ts';
 import type { AgentEvent } from './agent-events.ts';
 import type { AgentOptions } from './agent-options.ts';
+import { installClockSkew } from './clock-skew.ts';
 import { ConsoleView } from './console-view.ts';
 import { unfinishedCalcs } from './journal.ts';
 import { Lifecycle } from './lifecycle.ts';
@@ -65,6 +66,7 @@ function explain(err: unknown, opts: AgentOptions, emit: (e: AgentEvent) => void
 }
 
 export async function runAgent(opts: AgentOptions, io: AgentIo): Promise<number> {
+  installClockSkew(opts.clockSkewMs);
   const lifecycle = new Lifecycle();
   const view = new ConsoleView({ write: io.write, debug: opts.debug });
   const emit = (e: AgentEvent): void => {

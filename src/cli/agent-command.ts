@@ -2,7 +2,7 @@
 // external computer. The manual's words (port:N retry:COUNT,INTERVAL no_auth[:CAFILE]
 // calc_base:DIR debug) and the same as flags.
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { AgentOptionsError, compileAgentOptions, type AgentFlags } from '../agent/agent-options.ts';
 import { promptCredentials } from '../agent/login-prompt.ts';
 import { runAgent } from '../agent/run-agent.ts';
@@ -29,8 +29,10 @@ export function agentCommand(): Command {
     .option('--concurrency <n>', 'calcs run at the same time; default 1')
     .option('--wait <seconds>', 'long-poll wait asked of the relay; default 60')
     .option('--poll-interval <seconds>', 'pause between polls of a relay without long polling; default 10')
-    .option('--kill-grace <seconds>', 'after a second Ctrl+C, SIGTERM then SIGKILL after this long; default 5')
+    .option('--kill-grace <seconds>', 'after a second Ctrl+C or a cancel from the workflow side, SIGTERM then SIGKILL after this long; default 5')
     .option('--log-file <file>', 'also append one JSON line per event to this file')
+    // tests only: the fault suite runs an agent whose wall clock is an hour off
+    .addOption(new Option('--clock-skew-ms <ms>', 'offset this process\'s wall clock (tests)').hideHelp())
     .addHelpText('after', `
 The token is read, in this order, from the third argument, --token-file, or the environment
 variable DISTCOMP_TOKEN. "login" asks for a login id and a password instead (two lines on

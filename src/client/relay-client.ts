@@ -64,13 +64,52 @@ export interface CallOptions {
   retry?: RetryPolicy | false;
 }
 
+/** The lease of a lease-aware claim (ours), as the relay states it. */
+export interface LeaseTerms {
+  attempt: number;
+  /** How long one heartbeat holds the calc, ms. */
+  leaseMs: number;
+  /** How long after the lease ran out the relay still waits before ending the calc abnormal, ms. */
+  graceMs: number;
+  /** How often to heartbeat, ms. */
+  heartbeatMs: number;
+  /** The relay's clock at the answer (display only: expiry is judged by the relay alone). */
+  serverTime: number | null;
+}
+
 /** A calc handed to this poller by calc-request. */
 export interface ClaimedCalc {
   kind: 'calc';
   acceptId: string;
   /** How many times the relay has handed this calc out (ours; null from a deployed relay). */
   attempt: number | null;
+  /** The lease, when asked for and the relay grants leases (ours); null otherwise. */
+  lease: LeaseTerms | null;
   message: string;
+}
+
+/** Options of remote-side calls: a lease-aware poller names its attempt on each. */
+export interface RemoteCallOptions extends CallOptions {
+  attempt?: number | null;
+}
+
+/** True when the relay says the calc was cancelled by its workflow side (ours: `cancelled: true`). */
+export function isCancelled(err: unknown): boolean {
+  return err instanceof ProtocolFailure && err.entry['cancelled'] === true;
+}
+
+/** True when the relay says this attempt no longer holds the calc (ours: code 409, `lease: "lost"`). */
+export function isLeaseLost(err: unknown): boolean {
+  return err instanceof ProtocolFailure && err.entry['lease'] === 'lost';
+}
+
+function leaseTermsOf(e: Record<string, unknown>): LeaseTerms | null {
+  const n = (k: string): number | null => (typeof e[k] === 'number' && Number.isFinite(e[k]) ? (e[k] as number) : null);
+  const attempt = n('attempt');
+  const leaseMs = n('lease_ms');
+  const heartbeatMs = n('heartbeat_ms');
+  if (attempt === null || leaseMs === null || heartbeatMs === null || heartbeatMs <= 0) return null;
+  return { attempt, leaseMs, graceMs: n('lease_grace_ms') ?? 0, heartbeatMs, serverTime: n('server_time') };
 }
 /** calc-request's "nothing to do" ("0300"). */
 export interface NoCalc {
@@ -85,6 +124,8 @@ export interface ProgressAnswer {
   status: string | null;
   /** Why a calc ended abnormal, when the relay knows (ours). */
   reason: string | null;
+  /** For a leased calc in flight (ours): `alive` or `disconnected, still computing`. */
+  liveness: string | null;
 }
 
 export type ResultFilesWire = Record<string, { content: string; mimetype1: string; mimetype2: string }>;
@@ -315,6 +356,7 @@ export class RelayClient {
       progress: p,
       status: typeof e['calc_status'] === 'string' ? e['calc_status'] : null,
       reason: typeof e['reason'] === 'string' ? e['reason'] : null,
+      liveness: typeof e['liveness'] === 'string' ? e['liveness'] : null,
     };
   }
 
@@ -342,10 +384,12 @@ export class RelayClient {
    * Answers "0300" as `{kind:'idle'}`; throws ProtocolFailure for any other code
    * (e.g. "400": unknown site id).
    */
-  async calcRequest(siteId: string, opts: { waitS?: number } & CallOptions = {}): Promise<ClaimedCalc | NoCalc> {
+  async calcRequest(siteId: string, opts: { waitS?: number; lease?: boolean } & CallOptions = {}): Promise<ClaimedCalc | NoCalc> {
     const query: Record<string, string> = { site_id: siteId };
     const hold = opts.waitS !== undefined && opts.waitS > 0 && this.longPoll;
     if (hold) query['wait'] = String(opts.waitS);
+    // ours; a deployed relay ignores an unknown query key (and answers without lease terms)
+    if (opts.lease) query['lease'] = '1';
     const c: Call = { method: 'GET', endpoint: 'calc-request', query, holdMs: hold ? (opts.waitS as number) * 1000 : 0 };
     const a = await this.call(c, opts);
     const entry = firstEntry(a.json);
@@ -354,12 +398,14 @@ export class RelayClient {
     const id = e['accept_id'];
     if (typeof id !== 'string' || id === '') throw new BadAnswer(c.endpoint, a.status, 'code 200 without an accept_id');
     const attempt = typeof e['attempt'] === 'number' ? e['attempt'] : null;
-    return { kind: 'calc', acceptId: id, attempt, message: e.message };
+    return { kind: 'calc', acceptId: id, attempt, lease: opts.lease ? leaseTermsOf(e) : null, message: e.message };
   }
 
   /** GET calc-params: the calc-info (unchecked: the caller validates it); moves the calc to `sending params`. */
-  async calcParams(siteId: string, acceptId: string, o?: CallOptions): Promise<Record<string, unknown>> {
-    const c: Call = { method: 'GET', endpoint: 'calc-params', query: { site_id: siteId, accept_id: acceptId } };
+  async calcParams(siteId: string, acceptId: string, o: RemoteCallOptions = {}): Promise<Record<string, unknown>> {
+    const query: Record<string, string> = { site_id: siteId, accept_id: acceptId };
+    if (o.attempt != null) query['attempt'] = String(o.attempt);
+    const c: Call = { method: 'GET', endpoint: 'calc-params', query };
     const a = await this.call(c, o);
     const j = a.json as Record<string, unknown> | undefined;
     const ci = j?.['calc-info'];
@@ -368,22 +414,24 @@ export class RelayClient {
     throw new BadAnswer(c.endpoint, a.status, 'no calc-info object in the answer');
   }
 
-  private step(endpoint: string, siteId: string, acceptId: string, extra: Record<string, string>, o?: CallOptions): Promise<EnvelopeEntry> {
-    return this.envelopeCall({ method: 'POST', endpoint, json: { accept_id: acceptId, site_id: siteId, ...extra } }, o);
+  private step(endpoint: string, siteId: string, acceptId: string, extra: Record<string, string>, o: RemoteCallOptions = {}): Promise<EnvelopeEntry> {
+    const json: Record<string, string | number> = { accept_id: acceptId, site_id: siteId, ...extra };
+    if (o.attempt != null) json['attempt'] = o.attempt;
+    return this.envelopeCall({ method: 'POST', endpoint, json }, o);
   }
 
   /** POST calc-params-complete: `sending params` → `complete send`. */
-  calcParamsComplete(siteId: string, acceptId: string, o?: CallOptions): Promise<EnvelopeEntry> {
+  calcParamsComplete(siteId: string, acceptId: string, o?: RemoteCallOptions): Promise<EnvelopeEntry> {
     return this.step('calc-params-complete', siteId, acceptId, {}, o);
   }
 
   /** POST calc-start: `complete send` → `running`. */
-  calcStart(siteId: string, acceptId: string, o?: CallOptions): Promise<EnvelopeEntry> {
+  calcStart(siteId: string, acceptId: string, o?: RemoteCallOptions): Promise<EnvelopeEntry> {
     return this.step('calc-start', siteId, acceptId, {}, o);
   }
 
   /** POST calc-end: `running` → `calc end`, status completed (`calc end`) or abnormal. */
-  calcEnd(siteId: string, acceptId: string, result: 'calc end' | 'abnormal', o?: CallOptions): Promise<EnvelopeEntry> {
+  calcEnd(siteId: string, acceptId: string, result: 'calc end' | 'abnormal', o?: RemoteCallOptions): Promise<EnvelopeEntry> {
     return this.step('calc-end', siteId, acceptId, { result }, o);
   }
 
@@ -391,14 +439,30 @@ export class RelayClient {
    * POST send-results: the result files, streamed (file contents are base64-encoded on the
    * fly). Names the relay did not ask for are dropped by it (listed in the answer's `ignored`).
    */
-  sendResults(siteId: string, acceptId: string, files: readonly ResultUpload[], o?: CallOptions): Promise<EnvelopeEntry> {
-    const fields = { accept_id: acceptId, site_id: siteId };
+  sendResults(siteId: string, acceptId: string, files: readonly ResultUpload[], o: RemoteCallOptions = {}): Promise<EnvelopeEntry> {
+    const fields: Record<string, string | number> = { accept_id: acceptId, site_id: siteId };
+    if (o.attempt != null) fields['attempt'] = o.attempt;
     return this.envelopeCall({ method: 'POST', endpoint: 'send-results', stream: () => sendResultsBody(fields, files) }, o);
   }
 
   /** POST end-send: → `got return`; the workflow side may now fetch the results. */
-  endSend(siteId: string, acceptId: string, o?: CallOptions): Promise<EnvelopeEntry> {
+  endSend(siteId: string, acceptId: string, o?: RemoteCallOptions): Promise<EnvelopeEntry> {
     return this.step('end-send', siteId, acceptId, { result: 'end send' }, o);
+  }
+
+  /**
+   * POST x/heartbeat (ours): renews the lease of `attempt`. Throws ProtocolFailure when the
+   * relay refuses: see isCancelled() and isLeaseLost(). One try unless the caller says otherwise
+   * (a missed heartbeat is made up by the next one).
+   */
+  async heartbeat(siteId: string, acceptId: string, attempt: number, o: CallOptions = {}): Promise<{ terms: LeaseTerms | null; progress: string | null; liveness: string | null }> {
+    const c: Call = { method: 'POST', endpoint: 'x/heartbeat', json: { accept_id: acceptId, site_id: siteId, attempt } };
+    const e = await this.envelopeCall(c, { retry: false, ...o });
+    return {
+      terms: leaseTermsOf(e),
+      progress: typeof e['calc_progress'] === 'string' ? e['calc_progress'] : null,
+      liveness: typeof e['liveness'] === 'string' ? e['liveness'] : null,
+    };
   }
 
   // ------------------------------------------------------------------ extensions (ours)

@@ -29,7 +29,7 @@ export async function* base64Chunks(source: AsyncIterable<Uint8Array>): AsyncGen
 
 /** `{"accept_id":..,"site_id":..,"result_files":{name:{content,mimetype1,mimetype2}},...extra}` as a stream. */
 export async function* sendResultsBody(
-  fields: Record<string, string>,
+  fields: Record<string, string | number>,
   files: readonly ResultUpload[],
 ): AsyncGenerator<Buffer> {
   const head = JSON.stringify(fields);

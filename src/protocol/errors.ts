@@ -25,6 +25,12 @@ const e =
   (...a: A) =>
     new ProtocolError(code, message(...a), httpStatus);
 
+/** An error whose envelope entry carries extra fields (ours, additive). */
+const ex =
+  <A extends unknown[]>(code: WireCode, httpStatus: number, message: (...a: A) => string, extra: (...a: A) => Record<string, unknown>) =>
+  (...a: A) =>
+    new ProtocolError(code, message(...a), httpStatus, extra(...a));
+
 /** The registry. Keys are stable names for tests and logs. */
 export const Errors = {
   // -- any endpoint
@@ -94,6 +100,20 @@ export const Errors = {
   blobHashMismatch: e(400, 400, (expected: string, got: string) => `sha256 mismatch: declared ${expected}, received ${got}; nothing was stored`),
   blobNotFound: e(404, 404, (sha: string) => `no file with sha256 ${sha} is visible to this user`),
   badRange: e(416, 416, (detail: string) => `bad Range: ${detail}`),
+  // A cancelled calc: the deployed answer for a deleted calc (same code, same message start, so
+  // old clients see no difference), plus `cancelled: true` and why, for ours.
+  cancelled: ex(400, 200, (id: string) => `There is no information about the id(${id}): it was cancelled by its workflow side (cancel-wait-calc)`,
+    () => ({ cancelled: true })),
+  remoteCancelled: ex(400, 200, (id: string, site: string) =>
+    `There is no information for accept_id(${id}), about the your site id(${site}): it was cancelled by its workflow side; stop the command and send nothing`,
+    () => ({ cancelled: true })),
+  // A lease-aware call (it names its attempt) whose claim is no longer its own: the calc was
+  // handed out again, ended by lease expiry, or claimed by a deployed poller. Never changes
+  // anything. The message must not say `in progress "..."`: that phrase means "already done".
+  leaseLost: ex(409, 200, (endpoint: string, id: string, attempt: number, why: string, _current: { attempt: number; progress: string; status: string }) =>
+    `${endpoint} refused: attempt ${attempt} no longer holds accept_id(${id}): ${why}`,
+    (_endpoint, _id, _attempt, why, current) => ({ lease: 'lost', why, current_attempt: current.attempt, calc_progress: current.progress, calc_status: current.status })),
+  badAttempt: e(400, 200, (detail: string) => `invalid attempt: ${detail}`),
 } as const;
 
 export type ErrorKey = keyof typeof Errors;

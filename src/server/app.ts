@@ -19,7 +19,7 @@ import type { Store } from '../store/store.ts';
 
 export const API_PREFIX = '/mi-distcomp-api/';
 /** Advertised on every answer so our clients know which extensions they may use. */
-export const FEATURES = 'long-poll';
+export const FEATURES = 'long-poll,lease';
 
 export interface AppOptions {
   relay: Relay;
@@ -115,7 +115,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
 
   workflowRoutes(app, o.relay);
   remoteRoutes(app, o.relay);
-  extensionRoutes(app, o.login);
+  extensionRoutes(app, o.login, o.relay);
   const uploads = new BlobUploads(o.relay.blobs, o.store);
   blobReadRoutes(app, uploads, o.relay.blobs, o.store);
   // bodies that carry files: read as streams, never whole

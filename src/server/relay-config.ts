@@ -23,6 +23,18 @@ export interface RelayConfig {
   expireMinutes: number;
   /** [Server] expire_check_seconds (ours): how often the expiry rule runs, seconds (decimals allowed); default 60. */
   expireCheckSeconds: number;
+  /**
+   * [Server] lease_seconds (ours): how long one heartbeat of a lease-aware agent holds its
+   * calc, seconds (decimals allowed); agents are told to heartbeat 4 times per lease. A calc
+   * whose agent missed it shows as "disconnected, still computing". Default 60.
+   */
+  leaseSeconds: number;
+  /**
+   * [Server] lease_grace_seconds (ours): after the lease ran out, how long the agent may still
+   * come back before the calc ends abnormal (the reason goes to the workflow side), seconds
+   * (decimals allowed). Default 600 (the agent's default retries span 5 minutes).
+   */
+  leaseGraceSeconds: number;
   /** [Server] body_limit_mb (ours): largest JSON request body, MiB; default 256. */
   bodyLimitBytes: number;
   /** [Server] file_limit_mb (ours): largest file content inside a JSON body, MiB of base64; default 2048 (the manual's 2 GiB). Larger files use the streaming upload. */
@@ -70,6 +82,8 @@ export function compileRelayConfig(text: string): RelayConfig {
     sites,
     expireMinutes: int(server.get('expire_minutes'), 'expire_minutes', 30, 0.001, 60 * 24 * 365, true),
     expireCheckSeconds: int(server.get('expire_check_seconds'), 'expire_check_seconds', 60, 0.05, 86400, true),
+    leaseSeconds: int(server.get('lease_seconds'), 'lease_seconds', 60, 0.2, 86400, true),
+    leaseGraceSeconds: int(server.get('lease_grace_seconds'), 'lease_grace_seconds', 600, 0, 30 * 86400, true),
     bodyLimitBytes: limitMb * 1024 * 1024,
     fileLimitBytes: int(server.get('file_limit_mb'), 'file_limit_mb', 2048, 1, 1024 * 1024) * 1024 * 1024,
     rateLimitPerMinute: int(server.get('rate_limit_per_minute'), 'rate_limit_per_minute', 6000, 0, 10_000_000),

@@ -7,7 +7,7 @@ import {
   STDERR_FILE, missingResultEntry, parseAddCalcInfoBody, parseResultFiles,
 } from '../protocol/calc-info.ts';
 import { Errors, type ProtocolError } from '../protocol/errors.ts';
-import { CALC_END_RESULTS, IN_FLIGHT, STEPS, type StepName } from '../protocol/states.ts';
+import { CALC_END_RESULTS, IN_FLIGHT, STEPS, type Progress, type StepName } from '../protocol/states.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { Calc, CalcFile, Store, User } from '../store/store.ts';
 import type { ConfigWatcher } from './config-watcher.ts';
@@ -34,6 +34,29 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
 
 type Body = Record<string, unknown>;
 
+/** What a lease-aware poller is told about its lease (all times from the server's clock). */
+export interface LeaseTerms {
+  attempt: number;
+  lease_ms: number;
+  lease_grace_ms: number;
+  /** How often to heartbeat, ms: 4 times per lease, at least every 5 s. */
+  heartbeat_ms: number;
+  /** The server's clock now and the lease's end, ms since epoch: for display only, never for judging expiry. */
+  server_time: number;
+  lease_until: number | null;
+}
+
+/** `liveness` of a leased calc in flight: separate from progress (a cut-off agent may still be computing). */
+export type Liveness = 'alive' | 'disconnected, still computing';
+
+/** `attempt` of a lease-aware call (a number, or digits in a query); undefined for deployed pollers. */
+export function attemptOf(v: unknown): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,9}$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw Errors.badAttempt(`expected a whole number >= 1, got ${JSON.stringify(v)}`);
+  return n;
+}
+
 function str(body: Body, key: string): string | undefined {
   const v = body[key];
   return typeof v === 'string' ? v : v === undefined || v === null ? undefined : String(v);
@@ -56,6 +79,26 @@ export class Relay {
   private logChange(c: Calc, user: User | null, from: string, event: string): void {
     this.log.info({ acceptId: c.acceptId, siteId: c.site, user: user?.name, from, progress: c.progress, status: c.status, event }, 'calc state change');
     this.hub.notify(calcKey(c.acceptId));
+  }
+
+  /** Lease settings, from the INI as it is now (an operator's edit takes effect at once). */
+  private leaseSettings(): { leaseMs: number; graceMs: number; heartbeatMs: number } {
+    const cfg = this.config.current();
+    const leaseMs = Math.round(cfg.leaseSeconds * 1000);
+    // 4 heartbeats per lease, but at least one per 5 s: the heartbeat's answer is how an agent
+    // learns that its calc was cancelled, so this bounds the time to stop a cancelled command
+    return { leaseMs, graceMs: Math.round(cfg.leaseGraceSeconds * 1000), heartbeatMs: Math.min(5000, Math.max(50, Math.round(leaseMs / 4))) };
+  }
+
+  leaseTerms(c: Calc): LeaseTerms {
+    const s = this.leaseSettings();
+    return { attempt: c.attempt, lease_ms: s.leaseMs, lease_grace_ms: s.graceMs, heartbeat_ms: s.heartbeatMs, server_time: this.opts.now(), lease_until: c.leaseUntil };
+  }
+
+  /** Whether the lease-aware agent of a calc in flight is heard from; undefined when not leased or not in flight. */
+  liveness(c: Calc): Liveness | undefined {
+    if (c.leaseUntil === null || !IN_FLIGHT.includes(c.progress)) return undefined;
+    return this.opts.now() <= c.leaseUntil ? 'alive' : 'disconnected, still computing';
   }
 
   // ---------------------------------------------------------------- workflow side
@@ -121,8 +164,14 @@ export class Relay {
   /** The calc for calc-status / calc-progress; unknown ids get the deployed HTTP 200 / code 400. */
   lookup(user: User, acceptId: string): Calc {
     const c = this.store.getCalc(acceptId, user.id);
-    if (!c) throw Errors.noInformation(acceptId);
+    if (!c) throw this.workflowGone(user, acceptId);
     return c;
+  }
+
+  /** The deployed "no information" answer; for a cancelled calc the same code, saying so (ours). */
+  private workflowGone(user: User, acceptId: string): ProtocolError {
+    const any = this.store.getCalcAnyState(acceptId, user.id);
+    return any?.deleteReason === 'cancelled' ? Errors.cancelled(acceptId) : Errors.noInformation(acceptId);
   }
 
   /**
@@ -146,7 +195,7 @@ export class Relay {
       const gone = this.store.getCalcAnyState(acceptId, user.id);
       const again = gone?.deleteReason === 'collected' && gone.deletedAt !== null &&
         gone.deletedAt > this.opts.now() - this.opts.collectedRetentionMs;
-      if (!again) throw Errors.noInformation(acceptId);
+      if (!again) throw this.workflowGone(user, acceptId);
       c = gone;
     }
     if (c.progress !== 'got return') throw Errors.cannotReturn(c.progress, acceptId);
@@ -183,6 +232,9 @@ export class Relay {
         calc_status: c.status,
         reason: c.reason,
         attempt: c.attempt,
+        liveness: this.liveness(c),
+        lease_until: c.leaseUntil === null ? undefined : new Date(c.leaseUntil).toISOString(),
+        last_heartbeat: c.heartbeatAt === null ? undefined : new Date(c.heartbeatAt).toISOString(),
       };
     }
     return out;
@@ -196,15 +248,18 @@ export class Relay {
     if (site.users !== null && !site.users.includes(user.name)) throw Errors.siteClosedToUser(siteId);
   }
 
-  /** calc-request, with our `wait` extension (long poll). Returns the claimed calc. */
-  async request(user: User, siteId: string, waitMs: number, signal: AbortSignal): Promise<Calc> {
+  /**
+   * calc-request, with our `wait` extension (long poll) and `lease` (the caller heartbeats, and
+   * names its attempt on every later call). Returns the claimed calc.
+   */
+  async request(user: User, siteId: string, waitMs: number, signal: AbortSignal, lease = false): Promise<Calc> {
     this.checkSite(user, siteId);
     const deadline = this.opts.now() + Math.min(Math.max(waitMs, 0), this.opts.maxWaitMs);
     for (;;) {
       if (signal.aborted) throw Errors.nothingToDo(siteId);
-      const c = this.store.claimNext(siteId, user.id, this.opts.claimMs);
+      const c = this.store.claimNext(siteId, user.id, this.opts.claimMs, lease ? this.leaseSettings().leaseMs : null);
       if (c) {
-        this.log.info({ acceptId: c.acceptId, siteId, user: user.name, attempt: c.attempt, event: 'claimed' }, 'calc claimed');
+        this.log.info({ acceptId: c.acceptId, siteId, user: user.name, attempt: c.attempt, lease, event: 'claimed' }, 'calc claimed');
         return c;
       }
       const remaining = deadline - this.opts.now();
@@ -213,32 +268,96 @@ export class Relay {
     }
   }
 
-  /** The calc of a remote-side call, after the deployed checks in the deployed order. */
-  private remoteCalc(user: User, siteId: string, acceptId: string): Calc {
+  /**
+   * The calc of a remote-side call, after the deployed checks in the deployed order; for a
+   * lease-aware call (`attempt` given) also that the claim is still the caller's.
+   */
+  private remoteCalc(user: User, siteId: string, acceptId: string, endpoint: string, attempt?: number): Calc {
     this.checkSite(user, siteId);
     const c = this.store.getCalc(acceptId, user.id);
-    if (!c || c.site !== siteId) throw Errors.remoteUnknownAcceptId(acceptId, siteId);
+    if (!c || c.site !== siteId) throw this.remoteGone(user, siteId, acceptId, endpoint, attempt);
     if (c.allowedAt === null) throw Errors.notAllowedYet(siteId);
+    if (attempt !== undefined) {
+      const why = this.leaseRefusal(c, attempt);
+      if (why !== null) throw this.refuseLease(user, c, endpoint, attempt, why);
+    }
     return c;
   }
 
-  private step(user: User, siteId: string, acceptId: string, name: StepName, extra: { status?: Calc['status']; outputs?: CalcFile[] } = {}): Calc {
-    const before = this.remoteCalc(user, siteId, acceptId);
+  /** Why attempt `attempt` no longer holds the calc, or null when it does. */
+  private leaseRefusal(c: Calc, attempt: number): string | null {
+    if (c.attempt !== attempt) return `the calc was handed out again (attempt ${c.attempt})`;
+    if (c.reason?.startsWith('lease expired') && c.progress === 'got return') return `the lease expired and the calc ended abnormal (${c.reason})`;
+    return null;
+  }
+
+  /** A remote-side call on a calc the caller cannot see: cancelled (said so, ours) or unknown (deployed). */
+  private remoteGone(user: User, siteId: string, acceptId: string, endpoint: string, attempt?: number): ProtocolError {
+    const any = this.store.getCalcAnyState(acceptId, user.id);
+    if (any && any.site === siteId && any.deleteReason === 'cancelled') {
+      this.store.recordRefusal(acceptId, user.id, 'refused', { endpoint, attempt: attempt ?? null, why: 'cancelled' });
+      return Errors.remoteCancelled(acceptId, siteId);
+    }
+    if (any && any.site === siteId && attempt !== undefined) {
+      // ended, and its results already collected (e.g. after a lease expiry): the late agent is told its lease is gone
+      return this.refuseLease(user, any, endpoint, attempt, this.leaseRefusal(any, attempt) ?? 'the calc has ended and its results were collected');
+    }
+    return Errors.remoteUnknownAcceptId(acceptId, siteId);
+  }
+
+  private refuseLease(user: User, c: Calc, endpoint: string, attempt: number, why: string): ProtocolError {
+    this.store.recordRefusal(c.acceptId, user.id, 'refused', { endpoint, attempt, why });
+    this.log.info({ acceptId: c.acceptId, siteId: c.site, user: user.name, attempt, currentAttempt: c.attempt, endpoint, why, event: 'stale lease refused' }, 'call refused');
+    return Errors.leaseLost(endpoint, c.acceptId, attempt, why, { attempt: c.attempt, progress: c.progress, status: c.status });
+  }
+
+  private step(user: User, siteId: string, acceptId: string, name: StepName, extra: { status?: Calc['status']; outputs?: CalcFile[] } = {}, attempt?: number, from?: readonly Progress[]): Calc {
+    const before = this.remoteCalc(user, siteId, acceptId, name, attempt);
     const s = STEPS[name];
     const r = this.store.transition({
-      acceptId, userId: user.id, from: s.from, orAbnormal: 'orAbnormal' in s ? s.orAbnormal : false, to: s.to, kind: name, ...extra,
+      acceptId, userId: user.id, from: from ?? s.from, orAbnormal: 'orAbnormal' in s ? s.orAbnormal : false, to: s.to, kind: name, ...extra,
+      ...(attempt !== undefined ? { lease: { attempt, leaseMs: this.leaseSettings().leaseMs } } : {}),
     });
     if (!r.ok) {
-      const found = r.found ?? before;
-      throw Errors.wrongState(name, found.progress, found.status, siteId);
+      // another call or the expiry timer committed first: say why from the calc as it is now
+      if (!r.found) throw this.remoteGone(user, siteId, acceptId, name, attempt);
+      if (attempt !== undefined) {
+        const why = this.leaseRefusal(r.found, attempt);
+        if (why !== null) throw this.refuseLease(user, r.found, name, attempt, why);
+      }
+      throw Errors.wrongState(name, r.found.progress, r.found.status, siteId);
     }
     this.logChange(r.calc, user, before.progress, name);
     return r.calc;
   }
 
-  /** calc-params: the calc-info, with parameter files as base64. */
-  params(user: User, siteId: string, acceptId: string, asRefs = false): Record<string, unknown> {
-    const c = this.step(user, siteId, acceptId, 'calc-params');
+  /**
+   * x/heartbeat (ours): renews the lease of the caller's attempt. Refused (never a state
+   * change) when the calc was cancelled, handed out again, or ended.
+   */
+  heartbeat(user: User, body: unknown): { calc: Calc; terms: LeaseTerms; liveness: Liveness | undefined } {
+    const { acceptId, siteId } = this.remoteIds(body);
+    const attempt = attemptOf((body as Body)['attempt']);
+    if (attempt === undefined) throw Errors.badAttempt('x/heartbeat needs the attempt calc-request answered');
+    this.checkSite(user, siteId);
+    const s = this.leaseSettings();
+    const r = this.store.heartbeat(acceptId, user.id, attempt, s.leaseMs, this.opts.claimMs);
+    if (!r.ok) {
+      const c = r.found;
+      if (!c || c.site !== siteId || c.deletedAt !== null) throw this.remoteGone(user, siteId, acceptId, 'x/heartbeat', attempt);
+      const why = this.leaseRefusal(c, attempt)
+        ?? (c.progress === 'got return' ? 'the calc has ended' : c.leaseUntil === null ? 'the calc was not claimed with a lease' : `the calc is in progress ${c.progress}`);
+      throw this.refuseLease(user, c, 'x/heartbeat', attempt, why);
+    }
+    return { calc: r.calc, terms: this.leaseTerms(r.calc), liveness: this.liveness(r.calc) };
+  }
+
+  /**
+   * calc-params: the calc-info, with parameter files as base64 (or blob references with `asRefs`). The lease holder may ask again
+   * while `sending params` (its first answer was lost: a cut link, a restarted relay).
+   */
+  params(user: User, siteId: string, acceptId: string, attempt?: number, asRefs = false): Record<string, unknown> {
+    const c = this.step(user, siteId, acceptId, 'calc-params', {}, attempt, attempt !== undefined ? ['not start', 'sending params'] : undefined);
     const files = this.store.files(acceptId, 'in');
     return {
       command: c.command,
@@ -253,31 +372,31 @@ export class Relay {
     };
   }
 
-  private remoteIds(body: unknown): { acceptId: string; siteId: string } {
+  private remoteIds(body: unknown): { acceptId: string; siteId: string; attempt: number | undefined } {
     const acceptId = this.acceptIdFromBody(body);
     const siteId = str(body as Body, 'site_id');
     if (!siteId) throw Errors.noSiteIdInBody();
-    return { acceptId, siteId };
+    return { acceptId, siteId, attempt: attemptOf((body as Body)['attempt']) };
   }
 
   simpleStep(user: User, name: 'calc-params-complete' | 'calc-start', body: unknown): Calc {
-    const { acceptId, siteId } = this.remoteIds(body);
-    return this.step(user, siteId, acceptId, name);
+    const { acceptId, siteId, attempt } = this.remoteIds(body);
+    return this.step(user, siteId, acceptId, name, {}, attempt);
   }
 
   calcEnd(user: User, body: unknown): Calc {
-    const { acceptId, siteId } = this.remoteIds(body);
-    this.remoteCalc(user, siteId, acceptId);
+    const { acceptId, siteId, attempt } = this.remoteIds(body);
+    this.remoteCalc(user, siteId, acceptId, 'calc-end', attempt);
     const result = (body as Body)['result'];
     if (result === undefined) throw Errors.noResultKey();
     const status = typeof result === 'string' ? CALC_END_RESULTS[result] : undefined;
     if (!status) throw Errors.unknownCalcEndResult(String(result));
-    return this.step(user, siteId, acceptId, 'calc-end', { status });
+    return this.step(user, siteId, acceptId, 'calc-end', { status }, attempt);
   }
 
   async sendResults(user: User, body: unknown): Promise<{ calc: Calc; ignored: string[] }> {
-    const { acceptId, siteId } = this.remoteIds(body);
-    const before = this.remoteCalc(user, siteId, acceptId);
+    const { acceptId, siteId, attempt } = this.remoteIds(body);
+    const before = this.remoteCalc(user, siteId, acceptId, 'send-results', attempt);
     const raw = (body as Body)['result_files'];
     if (raw === undefined) throw Errors.noResultFilesKey();
     const { files, ignored } = parseResultFiles(raw, before.resultNames);
@@ -293,17 +412,17 @@ export class Relay {
         if (!b) return { name: f.name, direction: 'out', sha256: null, size: 0, mime1: f.mime1, mime2: f.mime2 };
         return { name: f.name, direction: 'out', sha256: b.sha256, size: b.size, mime1: f.mime1, mime2: f.mime2 };
       });
-      return { calc: this.step(user, siteId, acceptId, 'send-results', { outputs }), ignored };
+      return { calc: this.step(user, siteId, acceptId, 'send-results', { outputs }, attempt), ignored };
     });
   }
 
   endSend(user: User, body: unknown): Calc {
-    const { acceptId, siteId } = this.remoteIds(body);
-    this.remoteCalc(user, siteId, acceptId);
+    const { acceptId, siteId, attempt } = this.remoteIds(body);
+    this.remoteCalc(user, siteId, acceptId, 'end-send', attempt);
     const result = (body as Body)['result'];
     if (result === undefined) throw Errors.noResultKey();
     if (result !== 'end send') throw Errors.unknownEndSendResult(String(result));
-    return this.step(user, siteId, acceptId, 'end-send');
+    return this.step(user, siteId, acceptId, 'end-send', {}, attempt);
   }
 
   // ---------------------------------------------------------------- timers
@@ -329,6 +448,42 @@ export class Relay {
         this.hub.notify(calcKey(c.acceptId));
       }
     }
+    return n;
+  }
+
+  /**
+   * Lease expiry: a leased calc in flight whose agent has not been heard from for the lease
+   * plus the grace period ends got return / abnormal, with a stderr file that says why (so even
+   * the deployed workflow program exits 1 with the explanation). Returns how many.
+   */
+  async expireLeases(): Promise<number> {
+    const { leaseMs, graceMs } = this.leaseSettings();
+    let n = 0;
+    for (const c of this.store.leasesExpired(this.opts.now(), graceMs)) {
+      const last = c.heartbeatAt === null ? 'never' : new Date(c.heartbeatAt).toISOString();
+      const silentS = c.heartbeatAt === null ? null : Math.round((this.opts.now() - c.heartbeatAt) / 100) / 10;
+      const why = `the polling agent of site "${c.site}" (attempt ${c.attempt}) was not heard from for ${silentS ?? '?'} s ` +
+        `(last heartbeat ${last}, server clock; lease ${leaseMs / 1000} s + grace ${graceMs / 1000} s) while the calc was "${c.progress}"; ` +
+        'the command may still have run on the external computer, but its results will not be accepted';
+      const text = `distcomp: 計算 ${c.acceptId} は外部計算機のエージェントとの通信が途絶えたまま猶予時間を過ぎたため、異常終了しました。\n` +
+        `distcomp: calc ${c.acceptId} ended abnormal: ${why}.\n`;
+      const done = await this.blobs.withBlobs([Buffer.from(text, 'utf8')], ([b]) => {
+        const file: CalcFile = { name: STDERR_FILE, direction: 'out', sha256: b!.sha256, size: b!.size, mime1: 'text/plain;', mime2: 'charset=utf-8' };
+        return this.store.expireLease(c, graceMs, `lease expired: ${why}`, file);
+      });
+      if (done) {
+        n++;
+        this.log.info({ acceptId: c.acceptId, siteId: c.site, attempt: c.attempt, from: c.progress, progress: 'got return', status: 'abnormal', event: 'lease expired', reason: why }, 'calc state change');
+        this.hub.notify(calcKey(c.acceptId));
+      }
+    }
+    return n;
+  }
+
+  /** At start: the relay's own downtime does not count against agents' leases. */
+  forgiveDowntime(): number {
+    const n = this.store.extendLeases(this.opts.now() + this.leaseSettings().leaseMs);
+    if (n > 0) this.log.info({ leases: n }, 'leases extended by one lease period after the relay was down');
     return n;
   }
 

@@ -70,6 +70,24 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const url = `${https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${realPort}`;
   log.info({ url, dataDir: o.dataDir, config: o.configPath, sites: [...cfg.sites.keys()] }, 'relay listening');
 
+  relay.forgiveDowntime();
+  // lease expiry: checked 4 times per lease period (at least every 5 s, at most every 50 ms)
+  const leaseCheckMs = (): number => Math.min(5000, Math.max(50, Math.round(config.current().leaseSeconds * 250)));
+  let leaseRunning = false;
+  const runLeases = async (): Promise<void> => {
+    if (leaseRunning) return;
+    leaseRunning = true;
+    try {
+      await relay.expireLeases();
+    } catch (err) {
+      log.error({ err }, 'lease expiry run failed; will retry');
+    } finally {
+      leaseRunning = false;
+    }
+  };
+  let leasePeriod = leaseCheckMs();
+  let leaseTimer = setInterval(() => void runLeases(), leasePeriod);
+
   let timersRunning = false;
   const runTimers = async (): Promise<void> => {
     if (timersRunning) return;
@@ -93,6 +111,12 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       timer = setInterval(() => void runTimers(), p * 1000);
       period = p;
     }
+    const lp = leaseCheckMs();
+    if (lp !== leasePeriod) {
+      clearInterval(leaseTimer);
+      leaseTimer = setInterval(() => void runLeases(), lp);
+      leasePeriod = lp;
+    }
   }, 1000);
   retime.unref();
 
@@ -103,6 +127,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       if (closed) return;
       closed = true;
       clearInterval(timer);
+      clearInterval(leaseTimer);
       clearInterval(retime);
       config.stop();
       relay.hub.notifyAll();

@@ -42,6 +42,13 @@ export interface Calc {
   attempt: number;
   /** A poller's claim from calc-request holds the calc for it until this time. */
   claimUntil: number | null;
+  /**
+   * A lease-aware poller's claim (ours) holds the calc until this time (server clock, ms),
+   * renewed by its heartbeats and calls; null for deployed pollers' claims, which never expire.
+   */
+  leaseUntil: number | null;
+  /** The last heartbeat or lease-aware call of the poller that holds the lease (server clock, ms). */
+  heartbeatAt: number | null;
   deletedAt: number | null;
   deleteReason: DeleteReason | null;
 }
@@ -94,7 +101,15 @@ export interface TransitionRequest {
   kind: string;
   /** Replace the calc's output files in the same transaction. */
   outputs?: CalcFile[];
+  /**
+   * A lease-aware call: the calc must be at this attempt (the caller's claim is still its own),
+   * and its lease is renewed for `leaseMs`. Recorded in the event's detail.
+   */
+  lease?: { attempt: number; leaseMs: number };
 }
+
+/** What a heartbeat found: the calc with its lease renewed, or the calc as found (unchanged). */
+export type HeartbeatResult = { ok: true; calc: Calc } | { ok: false; found: Calc | null };
 
 export interface Store {
   // users and tokens
@@ -123,7 +138,23 @@ export interface Store {
    * Hands the oldest allowed, unstarted, unclaimed calc of the site to the caller in one
    * statement: concurrent pollers never get the same calc.
    */
-  claimNext(site: string, userId: number, claimMs: number): Calc | null;
+  claimNext(site: string, userId: number, claimMs: number, leaseMs?: number | null): Calc | null;
+  /**
+   * Renews the lease of attempt `attempt` (not start .. getting return, not deleted) to
+   * now + leaseMs; while not started, also the claim to now + claimMs.
+   */
+  heartbeat(acceptId: string, userId: number, attempt: number, leaseMs: number, claimMs: number): HeartbeatResult;
+  /** In-flight leased calcs whose lease ran out more than `graceMs` before `now`. */
+  leasesExpired(now: number, graceMs: number): Calc[];
+  /**
+   * Ends a calc whose lease lapsed as got return / abnormal with an explanation file, in one
+   * guarded statement: only if it is still in flight at the same attempt and lease.
+   */
+  expireLease(c: Calc, graceMs: number, reason: string, stderrFile: CalcFile): boolean;
+  /** At server start: leases that ran out while the server was down are extended to `until`. */
+  extendLeases(until: number): number;
+  /** Records a refused call in the history (a stale lease, a cancelled calc); changes nothing else. */
+  recordRefusal(acceptId: string, userId: number, kind: string, detail: Record<string, unknown>): void;
   transition(t: TransitionRequest): TransitionResult;
   /** Marks the calc deleted for clients (collected, cancelled); the history stays. */
   markDeleted(acceptId: string, userId: number, reason: DeleteReason, onlyIf?: (c: Calc) => boolean): TransitionResult;

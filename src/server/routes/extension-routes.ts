@@ -1,8 +1,10 @@
-// Our additive endpoints under /mi-distcomp-api/x/: what the server supports, and login
-// (a password for a token, for agents started with `login` instead of a token).
+// Our additive endpoints under /mi-distcomp-api/x/: what the server supports, login
+// (a password for a token, for agents started with `login` instead of a token), and the
+// heartbeat of lease-aware agents.
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../../protocol/errors.ts';
 import { ok } from '../../protocol/envelope.ts';
+import type { Relay } from '../relay.ts';
 import { caller } from './route-helpers.ts';
 
 export interface LoginService {
@@ -10,8 +12,15 @@ export interface LoginService {
   login(loginId: string, password: string, label: string): Promise<string | null>;
 }
 
-export function extensionRoutes(app: FastifyInstance, login: LoginService): void {
-  app.get('/mi-distcomp-api/x/features', async () => ok('features', { features: ['long-poll', 'login'], max_wait_s: 60 }));
+export function extensionRoutes(app: FastifyInstance, login: LoginService, relay: Relay): void {
+  app.get('/mi-distcomp-api/x/features', async () => ok('features', { features: ['long-poll', 'login', 'lease'], max_wait_s: 60 }));
+
+  // {accept_id, site_id, attempt} → the lease renewed, with the server's timing; refused with
+  // code 400 + `cancelled: true` (cancelled) or 409 (the lease is not the caller's any more)
+  app.post('/mi-distcomp-api/x/heartbeat', async (req) => {
+    const { calc, terms, liveness } = relay.heartbeat(caller(req), req.body);
+    return ok('ok', { ...terms, calc_progress: calc.progress, calc_status: calc.status, liveness });
+  });
 
   app.get('/mi-distcomp-api/x/whoami', async (req) => ok('ok', { user: caller(req).name }));
 

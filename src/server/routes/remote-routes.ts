@@ -2,7 +2,7 @@
 // send-results, whose body carries files, is in streamed-body-routes.ts.
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../../protocol/envelope.ts';
-import type { Relay } from '../relay.ts';
+import { attemptOf, type Relay } from '../relay.ts';
 import { caller, clientGone, queryKey, waitMs, wantsRefs } from './route-helpers.ts';
 import { jsonAnswer } from '../json-stream/streamed-json-answer.ts';
 
@@ -10,15 +10,18 @@ export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
   app.get('/mi-distcomp-api/calc-request', async (req, reply) => {
     const user = caller(req);
     const site = queryKey(req, 'site_id');
-    const c = await relay.request(user, site, waitMs(req), clientGone(reply));
-    return ok('There is information that can calc', { accept_id: c.acceptId, attempt: c.attempt });
+    // `lease=1` (ours): the caller heartbeats (x/heartbeat) and names its attempt on every later call
+    const lease = (req.query as Record<string, unknown>)['lease'] === '1';
+    const c = await relay.request(user, site, waitMs(req), clientGone(reply), lease);
+    return ok('There is information that can calc', { accept_id: c.acceptId, attempt: c.attempt, ...(lease ? relay.leaseTerms(c) : {}) });
   });
 
   app.get('/mi-distcomp-api/calc-params', async (req, reply) => {
     const user = caller(req);
     const site = queryKey(req, 'site_id');
     const id = queryKey(req, 'accept_id');
-    const info = relay.params(user, site, id, wantsRefs(req));
+    const attempt = attemptOf((req.query as Record<string, unknown>)['attempt']);
+    const info = relay.params(user, site, id, attempt, wantsRefs(req));
     return reply.type('application/json; charset=utf-8').send(await jsonAnswer(relay.blobs, { 'calc-info': info }));
   });
 

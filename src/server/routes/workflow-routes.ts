@@ -19,7 +19,7 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
 
   app.get('/mi-distcomp-api/calc-status', async (req) => {
     const c = relay.lookup(caller(req), queryKey(req, 'accept_id'));
-    return ok(`status:${c.status}`, { reason: c.reason ?? undefined });
+    return ok(`status:${c.status}`, { reason: c.reason ?? undefined, liveness: relay.liveness(c) });
   });
 
   app.get('/mi-distcomp-api/calc-progress', async (req, reply) => {
@@ -27,7 +27,7 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
     const id = queryKey(req, 'accept_id');
     const since = (req.query as Record<string, unknown>)['since'];
     const c = await relay.waitProgress(user, id, typeof since === 'string' ? since : undefined, waitMs(req), clientGone(reply));
-    return ok(`status:${c.progress}`, { calc_status: c.status, reason: c.reason ?? undefined });
+    return ok(`status:${c.progress}`, { calc_status: c.status, reason: c.reason ?? undefined, liveness: relay.liveness(c) });
   });
 
   app.get('/mi-distcomp-api/get-calc-result', async (req, reply) => {

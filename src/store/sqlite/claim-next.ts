@@ -1,10 +1,13 @@
 // Claiming a calc for a poller: one UPDATE ... RETURNING, so that any number of pollers of one
 // site never get the same calc. The inner SELECT picks the oldest allowed, unstarted calc
 // whose previous claim (if any) has lapsed; the outer WHERE re-checks the claim, so the
-// statement stays correct even if SQLite ever ran it concurrently.
+// statement stays correct even if SQLite ever ran it concurrently. A lease-aware poller's
+// claim also starts its lease (@leaseUntil); a deployed poller's claim clears any lease of an
+// earlier attempt (@leaseUntil NULL), since that poller will never heartbeat.
 export const CLAIM_NEXT_SQL = `
 UPDATE calcs
-   SET claim_until = @until, attempt = attempt + 1, updated_at = @now
+   SET claim_until = @until, attempt = attempt + 1, updated_at = @now,
+       lease_until = @leaseUntil, heartbeat_at = CASE WHEN @leaseUntil IS NULL THEN NULL ELSE @now END
  WHERE accept_id = (
          SELECT accept_id FROM calcs
           WHERE site = @site AND user_id = @userId AND deleted_at IS NULL

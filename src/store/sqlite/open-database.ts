@@ -3,7 +3,14 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const SCHEMA_VERSION = 1;
+// 1: the first schema. 2: leases (lease_until, heartbeat_at) for lease-aware pollers.
+const SCHEMA_VERSION = 2;
+
+/** Steps from one version to the next, run in order inside one transaction. */
+const MIGRATIONS: Record<number, string> = {
+  2: `ALTER TABLE calcs ADD COLUMN lease_until INTEGER;
+      ALTER TABLE calcs ADD COLUMN heartbeat_at INTEGER;`,
+};
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS users (
@@ -38,12 +45,18 @@ CREATE TABLE IF NOT EXISTS calcs (
   attempt INTEGER NOT NULL DEFAULT 0,
   claim_until INTEGER,
   deleted_at INTEGER,
-  delete_reason TEXT
+  delete_reason TEXT,
+  -- a lease-aware poller's claim holds the calc until this time (server clock, ms); renewed by
+  -- its heartbeats and calls. NULL for claims of deployed pollers, which never heartbeat.
+  lease_until INTEGER,
+  -- the last heartbeat or lease-aware call (server clock, ms)
+  heartbeat_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS calcs_waiting ON calcs(site, user_id, allowed_at, created_at)
   WHERE deleted_at IS NULL AND progress = 'not start';
 CREATE INDEX IF NOT EXISTS calcs_user ON calcs(user_id) WHERE deleted_at IS NULL;
 CREATE INDEX IF NOT EXISTS calcs_deleted ON calcs(deleted_at) WHERE deleted_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS calcs_leased ON calcs(lease_until) WHERE lease_until IS NOT NULL AND deleted_at IS NULL;
 CREATE TABLE IF NOT EXISTS calc_files (
   accept_id TEXT NOT NULL REFERENCES calcs(accept_id) ON DELETE CASCADE,
   direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
@@ -95,7 +108,17 @@ export function openDatabase(dataDir: string, opts: OpenOptions = {}): Database.
   if (version > SCHEMA_VERSION) {
     throw new Error(`the database in ${dataDir} has schema version ${version}, newer than this distcomp (${SCHEMA_VERSION})`);
   }
-  db.exec(SCHEMA);
-  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  db.transaction(() => {
+    // a database made by an older distcomp: migrate it step by step (an empty one is created whole)
+    const hasCalcs = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'calcs'`).get() !== undefined;
+    if (hasCalcs) {
+      for (let v = Math.max(version, 1) + 1; v <= SCHEMA_VERSION; v++) {
+        const step = MIGRATIONS[v];
+        if (step !== undefined) db.exec(step);
+      }
+    }
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
   return db;
 }

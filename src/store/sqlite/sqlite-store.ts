@@ -5,15 +5,17 @@ import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { IN_FLIGHT, type Progress, type Status } from '../../protocol/states.ts';
 import type {
-  Calc, CalcEvent, CalcFile, DeleteReason, NewCalc, Store, TokenRow, TransitionRequest, TransitionResult, User,
+  Calc, CalcEvent, CalcFile, DeleteReason, HeartbeatResult, NewCalc, Store, TokenRow, TransitionRequest, TransitionResult, User,
 } from '../store.ts';
 import { CLAIM_NEXT_SQL } from './claim-next.ts';
+import { EXPIRE_LEASE_SQL, EXTEND_LEASES_SQL, HEARTBEAT_SQL, LEASES_EXPIRED_SQL } from './leases.ts';
 import { openDatabase, type OpenOptions } from './open-database.ts';
 
 interface CalcRow {
   accept_id: string; user_id: number; site: string; command: string; parameters: string; result_names: string;
   created_at: number; updated_at: number; allowed_at: number | null; progress: string; status: string;
   reason: string | null; attempt: number; claim_until: number | null; deleted_at: number | null; delete_reason: string | null;
+  lease_until: number | null; heartbeat_at: number | null;
 }
 interface FileRow { name: string; direction: 'in' | 'out'; sha256: string | null; size: number; mime1: string; mime2: string }
 interface UserRow { id: number; name: string; created_at: number; password_hash?: string | null }
@@ -26,7 +28,7 @@ const toCalc = (r: CalcRow): Calc => ({
   acceptId: r.accept_id, userId: r.user_id, site: r.site, command: r.command, parameters: r.parameters,
   resultNames: JSON.parse(r.result_names) as string[], createdAt: r.created_at, updatedAt: r.updated_at,
   allowedAt: r.allowed_at, progress: r.progress as Progress, status: r.status as Status, reason: r.reason,
-  attempt: r.attempt, claimUntil: r.claim_until, deletedAt: r.deleted_at, deleteReason: r.delete_reason as DeleteReason | null,
+  attempt: r.attempt, claimUntil: r.claim_until, leaseUntil: r.lease_until, heartbeatAt: r.heartbeat_at, deletedAt: r.deleted_at, deleteReason: r.delete_reason as DeleteReason | null,
 });
 const toUser = (r: UserRow): User => ({ id: r.id, name: r.name, createdAt: r.created_at });
 const toToken = (r: TokenDbRow): TokenRow => ({
@@ -60,6 +62,10 @@ export class SqliteStore implements Store {
                  WHERE accept_id = @acceptId AND user_id = @userId AND deleted_at IS NULL
                    AND allowed_at IS NULL AND progress = 'not start' RETURNING *`),
       claim: p(CLAIM_NEXT_SQL),
+      heartbeat: p(HEARTBEAT_SQL),
+      leasesExpired: p(LEASES_EXPIRED_SQL),
+      expireLease: p(EXPIRE_LEASE_SQL),
+      extendLeases: p(EXTEND_LEASES_SQL),
       markDeleted: p(`UPDATE calcs SET deleted_at = @now, delete_reason = @reason, updated_at = @now
                        WHERE accept_id = @acceptId AND user_id = @userId AND deleted_at IS NULL
                          AND progress = @progress AND status = @status RETURNING *`),
@@ -174,33 +180,72 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
-  claimNext(site: string, userId: number, claimMs: number): Calc | null {
+  claimNext(site: string, userId: number, claimMs: number, leaseMs: number | null = null): Calc | null {
     return this.db.transaction((): Calc | null => {
       const now = this.now();
-      const r = this.st.claim.get({ site, userId, now, until: now + claimMs }) as CalcRow | undefined;
+      const r = this.st.claim.get({ site, userId, now, until: now + claimMs, leaseUntil: leaseMs === null ? null : now + leaseMs }) as CalcRow | undefined;
       if (!r) return null;
-      this.event(r.accept_id, userId, 'claimed', r.progress, r.progress, r.status, JSON.stringify({ attempt: r.attempt }));
+      this.event(r.accept_id, userId, 'claimed', r.progress, r.progress, r.status, JSON.stringify({ attempt: r.attempt, lease: leaseMs !== null }));
       return toCalc(r);
     }).immediate();
   }
 
+  heartbeat(acceptId: string, userId: number, attempt: number, leaseMs: number, claimMs: number): HeartbeatResult {
+    const now = this.now();
+    const r = this.st.heartbeat.get({ acceptId, userId, attempt, now, leaseUntil: now + leaseMs, claimUntil: now + claimMs }) as CalcRow | undefined;
+    if (r) return { ok: true, calc: toCalc(r) };
+    return { ok: false, found: this.getCalcAnyState(acceptId, userId) };
+  }
+
+  leasesExpired(now: number, graceMs: number): Calc[] {
+    return (this.st.leasesExpired.all({ now, graceMs }) as CalcRow[]).map(toCalc);
+  }
+
+  expireLease(c: Calc, graceMs: number, reason: string, stderrFile: CalcFile): boolean {
+    return this.db.transaction((): boolean => {
+      const now = this.now();
+      const r = this.st.expireLease.get({ acceptId: c.acceptId, attempt: c.attempt, leaseUntil: c.leaseUntil, reason, now, graceMs }) as CalcRow | undefined;
+      if (!r) return false;
+      this.st.deleteOutFiles.run(c.acceptId);
+      this.st.insertFile.run({ acceptId: c.acceptId, position: 0, ...stderrFile, direction: 'out' });
+      this.event(c.acceptId, null, 'lease-expired', c.progress, 'got return', 'abnormal', JSON.stringify({ attempt: c.attempt, reason }));
+      return true;
+    }).immediate();
+  }
+
+  extendLeases(until: number): number {
+    return this.st.extendLeases.run({ until }).changes;
+  }
+
+  recordRefusal(acceptId: string, userId: number, kind: string, detail: Record<string, unknown>): void {
+    const c = this.getCalcAnyState(acceptId, userId);
+    // only the owner's existing calcs get history rows: an unknown id must not grow the table
+    if (c) this.event(acceptId, userId, kind, c.progress, c.progress, c.status, JSON.stringify(detail));
+  }
+
   transition(t: TransitionRequest): TransitionResult {
     const from = [...t.from];
-    const sql = `UPDATE calcs SET progress = ?, status = COALESCE(?, status), reason = COALESCE(?, reason), updated_at = ?
-                  WHERE accept_id = ? AND user_id = ? AND deleted_at IS NULL
+    // a lease-aware call also requires its attempt (the claim is still its own) and renews the lease
+    const sql = `UPDATE calcs SET progress = ?, status = COALESCE(?, status), reason = COALESCE(?, reason), updated_at = ?${t.lease
+      ? ', lease_until = CASE WHEN lease_until IS NULL THEN NULL ELSE ? END, heartbeat_at = CASE WHEN lease_until IS NULL THEN heartbeat_at ELSE ? END' : ''}
+                  WHERE accept_id = ? AND user_id = ? AND deleted_at IS NULL${t.lease ? ' AND attempt = ?' : ''}
                     AND (progress IN (${from.map(() => '?').join(', ')})${t.orAbnormal ? ` OR (status = 'abnormal' AND progress IN (${IN_FLIGHT.map((x) => `'${x}'`).join(', ')}))` : ''})
                   RETURNING *`;
     return this.db.transaction((): TransitionResult => {
       const before = this.getCalc(t.acceptId, t.userId);
       let stmt = this.transitionSql.get(sql);
       if (!stmt) this.transitionSql.set(sql, (stmt = this.db.prepare(sql)));
-      const r = stmt.get(t.to, t.status ?? null, t.reason ?? null, this.now(), t.acceptId, t.userId, ...from) as CalcRow | undefined;
+      const now = this.now();
+      const leaseArgs = t.lease ? [now + t.lease.leaseMs, now] : [];
+      const attemptArg = t.lease ? [t.lease.attempt] : [];
+      const r = stmt.get(t.to, t.status ?? null, t.reason ?? null, now, ...leaseArgs, t.acceptId, t.userId, ...attemptArg, ...from) as CalcRow | undefined;
       if (!r || !before) return { ok: false, found: before };
       if (t.outputs) {
         this.st.deleteOutFiles.run(t.acceptId);
         t.outputs.forEach((f, position) => this.st.insertFile.run({ acceptId: t.acceptId, position, ...f, direction: 'out' }));
       }
-      this.event(t.acceptId, t.userId, t.kind, before.progress, r.progress, r.status, t.reason ?? null);
+      const detail = t.lease ? JSON.stringify({ attempt: t.lease.attempt, ...(t.reason ? { reason: t.reason } : {}) }) : t.reason ?? null;
+      this.event(t.acceptId, t.userId, t.kind, before.progress, r.progress, r.status, detail);
       return { ok: true, calc: toCalc(r) };
     }).immediate();
   }
@@ -211,7 +256,10 @@ export class SqliteStore implements Store {
       if (!before || (onlyIf && !onlyIf(before))) return { ok: false, found: before };
       const r = this.st.markDeleted.get({ acceptId, userId, reason, now: this.now(), progress: before.progress, status: before.status }) as CalcRow | undefined;
       if (!r) return { ok: false, found: before };
-      this.event(acceptId, userId, reason, before.progress, before.progress, before.status);
+      // the history's terminal events are: got return, expired, lease-expired, cancelled. A forced
+      // cancel of a calc that already ended only discards its results: not a second end.
+      const kind = reason === 'cancelled' && before.progress === 'got return' ? 'discarded' : reason;
+      this.event(acceptId, userId, kind, before.progress, before.progress, before.status);
       return { ok: true, calc: toCalc(r) };
     }).immediate();
   }
