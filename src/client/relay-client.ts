@@ -272,6 +272,35 @@ export class RelayClient {
     return { status, json, text };
   }
 
+  /**
+   * One raw request (our streaming file endpoints): the answer's body is left to the caller.
+   * 403 and 5xx are thrown as for every other call; other statuses are returned.
+   */
+  async raw(method: 'GET' | 'PUT', endpoint: string, o: { query?: Record<string, string>; body?: Readable; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Dispatcher.ResponseData> {
+    const url = this.url(endpoint, o.query);
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...o.headers };
+    if (this.token !== null) headers['authorization'] = `Bearer ${this.token}`;
+    if (o.body) headers['content-type'] = 'application/octet-stream';
+    this.o.onSend?.({ method, url, endpoint });
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, { method, headers, body: o.body, signal: o.signal, dispatcher: this.dispatcher });
+    } catch (err) {
+      throw this.transportError(endpoint, url, err);
+    }
+    if (res.statusCode === 403 || res.statusCode >= 500) {
+      const text = await res.body.text().catch(() => '');
+      if (res.statusCode === 403) throw new RelayRefused(endpoint, 403, firstEntry(safeJson(text))?.code ?? null, clip(text));
+      throw new RelayUnavailable(endpoint, res.statusCode, clip(text), null);
+    }
+    return res;
+  }
+
+  /** The retry policy of this client, for callers that retry whole transfers. */
+  get retryPolicy(): RetryPolicy {
+    return this.retry;
+  }
+
   private transportError(endpoint: string, url: string, err: unknown): Error {
     const e = err as Error & { name?: string };
     if (e?.name === 'AbortError' || errorCode(err) === 'UND_ERR_ABORTED') return new CallAborted(endpoint, { cause: err });
@@ -401,9 +430,14 @@ export class RelayClient {
     return { kind: 'calc', acceptId: id, attempt, lease: opts.lease ? leaseTermsOf(e) : null, message: e.message };
   }
 
-  /** GET calc-params: the calc-info (unchecked: the caller validates it); moves the calc to `sending params`. */
-  async calcParams(siteId: string, acceptId: string, o: RemoteCallOptions = {}): Promise<Record<string, unknown>> {
+  /**
+   * GET calc-params: the calc-info (unchecked: the caller validates it); moves the calc to
+   * `sending params`. With `refs` (relays with the `blobs` feature) file contents come as
+   * `{blob, size, mimetype1, mimetype2}` references to download with downloadBlob().
+   */
+  async calcParams(siteId: string, acceptId: string, o: RemoteCallOptions & { refs?: boolean } = {}): Promise<Record<string, unknown>> {
     const query: Record<string, string> = { site_id: siteId, accept_id: acceptId };
+    if (o.refs) query['blobs'] = '1';
     if (o.attempt != null) query['attempt'] = String(o.attempt);
     const c: Call = { method: 'GET', endpoint: 'calc-params', query };
     const a = await this.call(c, o);
@@ -489,3 +523,11 @@ export class RelayClient {
   }
 }
 
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

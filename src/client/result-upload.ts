@@ -5,6 +5,8 @@
 /** One entry of send-results' `result_files`. */
 export type ResultUpload =
   | { name: string; mimetype1: string; mimetype2: string; bytes: Uint8Array }
+  /** Already uploaded with uploadBlob(): sent as a reference (relays with the `blobs` feature). */
+  | { name: string; mimetype1: string; mimetype2: string; blob: { sha256: string; size: number } }
   | {
       name: string;
       mimetype1: string;
@@ -36,6 +38,11 @@ export async function* sendResultsBody(
   yield enc(`${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"result_files":{`);
   let first = true;
   for (const f of files) {
+    if ('blob' in f) {
+      yield enc(`${first ? '' : ','}${JSON.stringify(f.name)}:${JSON.stringify({ blob: f.blob.sha256, size: f.blob.size, mimetype1: f.mimetype1, mimetype2: f.mimetype2 })}`);
+      first = false;
+      continue;
+    }
     yield enc(`${first ? '' : ','}${JSON.stringify(f.name)}:{"content":"`);
     first = false;
     if ('bytes' in f) yield enc(Buffer.from(f.bytes).toString('base64'));

@@ -19,7 +19,7 @@ import type { Store } from '../store/store.ts';
 
 export const API_PREFIX = '/mi-distcomp-api/';
 /** Advertised on every answer so our clients know which extensions they may use. */
-export const FEATURES = 'long-poll,lease';
+export const FEATURES = 'long-poll,lease,blobs';
 
 export interface AppOptions {
   relay: Relay;
