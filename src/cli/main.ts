@@ -9,6 +9,7 @@ import { tokenCommand } from './token-command.ts';
 import { sshCommand } from './ssh-command.ts';
 import { startCommand } from './start-command.ts';
 import { agentCommand } from './agent-command.ts';
+import { submitCommand } from './submit-command.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,6 +24,7 @@ program.addCommand(serverCommand());
 program.addCommand(userCommand());
 program.addCommand(tokenCommand());
 program.addCommand(agentCommand());
+program.addCommand(submitCommand());
 program.addCommand(sshCommand());
 program.addCommand(startCommand());
 
