@@ -1,0 +1,78 @@
+// Wall time of one whole `distcomp submit` (spawn to exit) for a calc that runs `true`, with an
+// idle agent long-polling a real relay (all three separate processes on loopback), next to
+// same-run baselines: `node -e 0`, `distcomp --version` (the CLI's own start), and spawning
+// `sh -c true`. Target (issue 4): p50 <= CLI start + spawn + 25 ms.
+//
+//   npm run build && npm run bench -- e2e          (N=40 by default; BENCH_N to change)
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { AgentProcess } from '../test/helpers/agent-process.ts';
+import { CLI, RelayProcess } from '../test/helpers/relay-process.ts';
+import { emit, percentile } from './bench-stats.ts';
+
+const N = Math.max(30, Number(process.env['BENCH_N'] ?? 40));
+const WARMUP = 3;
+const SITE = 'bench-e2e';
+const TRUE = '/bin/true';
+
+if (!existsSync(CLI)) {
+  process.stderr.write('bench e2e: run `npm run build` first (the relay, the agent and submit run from dist/)\n');
+  process.exit(2);
+}
+
+/** Wall time of one process, spawn to exit, ms; throws unless it exits 0. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<number> {
+  return new Promise((res, rej) => {
+    const t0 = performance.now();
+    const c = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('error', rej);
+    c.on('close', (code) => {
+      const ms = performance.now() - t0;
+      if (code === 0) res(ms);
+      else rej(new Error(`${cmd} ${args.join(' ')} exited ${String(code)}: ${err}`));
+    });
+  });
+}
+
+async function series(label: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<number[]> {
+  const xs: number[] = [];
+  for (let i = 0; i < N + WARMUP; i++) {
+    const ms = await timed(cmd, args, env, cwd);
+    if (i >= WARMUP) xs.push(ms);
+  }
+  emit({ bench: 'e2e', what: label, n: xs.length, p50_ms: percentile(xs, 50), p99_ms: percentile(xs, 99), min_ms: Math.min(...xs) });
+  return xs;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'distcomp-bench-e2e-'));
+const relay = await RelayProcess.start({ sites: { [SITE]: { commands: [TRUE] } }, server: { rate_limit_per_minute: '0' } });
+const agent = new AgentProcess([SITE, relay.url, `calc_base:${dir}`, '--allow-command', TRUE], {
+  env: { ...process.env, DISTCOMP_TOKEN: relay.token(), XDG_CONFIG_HOME: dir },
+});
+try {
+  await agent.waitFor(/code = 0300/);
+  const env = { ...process.env, DISTCOMP_TOKEN: relay.token() };
+  // interleaving is not needed: each series is short, and all run in this one process and minute
+  const node = await series('node -e 0', process.execPath, ['-e', '0'], env, dir);
+  const cli = await series('distcomp --version (CLI start)', process.execPath, [CLI, '--version'], env, dir);
+  const sh = await series('spawn sh -c true', '/bin/sh', ['-c', 'true'], env, dir);
+  const submit = await series('distcomp submit (calc running true, idle agent)', process.execPath,
+    [CLI, 'submit', relay.url, SITE, TRUE, '', '', '--quiet'], env, dir);
+  const target = percentile(cli, 50) + percentile(sh, 50) + 25;
+  emit({
+    bench: 'e2e', what: 'summary', n: submit.length,
+    submit_p50_ms: percentile(submit, 50), submit_p99_ms: percentile(submit, 99),
+    node_p50_ms: percentile(node, 50), cli_start_p50_ms: percentile(cli, 50), spawn_sh_p50_ms: percentile(sh, 50),
+    target_p50_ms: target, target_met: percentile(submit, 50) <= target,
+    submit_minus_cli_start_p50_ms: percentile(submit, 50) - percentile(cli, 50),
+  });
+} finally {
+  await agent.kill9();
+  await relay.cleanup();
+  rmSync(dir, { recursive: true, force: true });
+}
