@@ -92,7 +92,7 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     let status: string | null = null;
     let reason: string | null = null;
     while (progress !== 'got return') {
-      const a = await client.calcProgress(acceptId, { since: progress, waitS: o.waitS, signal: interrupt });
+      const a = await client.calcProgress(acceptId, { since: progress, waitS: o.waitS, signal: interrupt, retry: o.waitRetry });
       if (a.progress !== progress) {
         say(`progress status change from ${progress} to ${a.progress}`);
         progress = a.progress;
@@ -102,14 +102,14 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
       if (progress !== 'got return' && !client.longPoll) await sleep(o.pollIntervalMs, interrupt, 'poll wait');
     }
     if (status === null || status === 'none') {
-      const s = await client.calcStatus(acceptId, { signal: interrupt });
+      const s = await client.calcStatus(acceptId, { signal: interrupt, retry: o.waitRetry });
       status = s.status;
       reason = s.reason ?? reason;
     }
     say(`calc status = ${status}`);
 
     // from here on the relay hands the results over and forgets the calc: nothing to cancel
-    const files = await client.getCalcResult(acceptId);
+    const files = await client.getCalcResult(acceptId, { retry: o.waitRetry });
     const id = acceptId;
     acceptId = null;
     const w = writeResults(o.outDir, files);

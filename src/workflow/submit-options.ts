@@ -52,8 +52,14 @@ export interface SubmitOptions {
   waitS: number;
   /** Pause between progress checks of a relay without long polling, ms. @default 3000 */
   pollIntervalMs: number;
-  /** Network retries of each call. @default 3 retries, 2 s apart */
+  /** Network retries of each call before the calc is allowed. @default 3 retries, 2 s apart */
   retry: RetryPolicy;
+  /**
+   * Network retries while waiting for a calc that is already running somewhere: ten times
+   * `retry`'s count at the same interval (default 30 x 2 s = a minute), so that a relay
+   * restart or a short outage does not fail a long calc.
+   */
+  waitRetry: RetryPolicy;
   verifyTls: boolean;
   caFile: string | null;
   /** Print nothing but errors and the abnormal calc's stderr. @default false */
@@ -251,6 +257,7 @@ export function compileSubmitOptions(a: SubmitArgs): SubmitOptions {
     waitS: f.wait !== undefined ? num(f.wait, '--wait', 1, 60) : 30,
     pollIntervalMs: Math.round((f.pollInterval !== undefined ? num(f.pollInterval, '--poll-interval', 0.05, 3600) : 3) * 1000),
     retry,
+    waitRetry: { ...retry, retries: retry.retries * 10 },
     verifyTls: f.insecure !== true,
     caFile: f.caFile !== undefined ? resolve(a.cwd, f.caFile) : null,
     quiet: f.quiet === true,
