@@ -60,7 +60,8 @@ export function writeResultFile(outDir: string, name: string, content: Buffer): 
   const dir = ensureDirs(outDir, segments);
   const target = join(dir, leaf);
   if (isDirNoFollow(target) === 'dir') throw new Error(`${showName(target)} is a directory`);
-  const tmp = join(dir, `.${leaf.slice(0, 200)}.distcomp-${randomBytes(6).toString('hex')}.tmp`);
+  // not named after the leaf: a 255-byte leaf plus a suffix would exceed NAME_MAX
+  const tmp = join(dir, `.distcomp-result-${randomBytes(8).toString('hex')}.tmp`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   try {
     for (let off = 0; off < content.length; ) off += writeSync(fd, content, off, content.length - off);

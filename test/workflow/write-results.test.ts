@@ -70,3 +70,18 @@ describe('writeResults', () => {
 
   it('cleans up', () => rmSync(root, { recursive: true, force: true }));
 });
+
+describe('writeResults: long names', () => {
+  it('writes a name whose last segment is 255 bytes (the temp file name does not grow with it)', () => {
+    const out = mkdtempSync(join(tmpdir(), 'distcomp-write-long-'));
+    try {
+      const leaf = `${'結'.repeat(84)}abc`; // 84 x 3 + 3 = 255 bytes
+      assert.equal(Buffer.byteLength(leaf), 255);
+      const w = writeResults(out, { [leaf]: entry('L') });
+      assert.deepEqual(w.refused, []);
+      assert.equal(readFileSync(join(out, leaf), 'utf8'), 'L');
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
