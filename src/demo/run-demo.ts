@@ -3,7 +3,9 @@
 // port; the agent is a real `distcomp agent` child process with its own calc_base and a
 // rules file that allows only the demo command; program A of the verification module runs
 // as MInt would run it and calls `distcomp submit`. Then everything stops (or, with
-// keepRunning, stays up until Ctrl+C).
+// keepRunning, stays up until Ctrl+C). The children run in their own process groups, so a
+// Ctrl+C reaches only this process, which stops them in order: program A first (its submit
+// cancels the calc on the relay), then the agent (it drains), then the relay.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -88,11 +90,24 @@ class Child {
     });
   }
 
+  /**
+   * A signal to the child's whole process group (it was started detached, as its own group):
+   * program A is a shell whose `distcomp submit` child must get the Ctrl+C too.
+   */
+  signal(sig: NodeJS.Signals): void {
+    if (!this.running || this.proc.pid === undefined) return;
+    try {
+      process.kill(-this.proc.pid, sig);
+    } catch {
+      this.proc.kill(sig);
+    }
+  }
+
   /** SIGINT, then SIGKILL after `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.running) return;
-    this.proc.kill('SIGINT');
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), graceMs);
+    this.signal('SIGINT');
+    const t = setTimeout(() => this.signal('SIGKILL'), graceMs);
     await this.exited;
     clearTimeout(t);
   }
@@ -130,7 +145,7 @@ export async function runDemo(o: DemoOptions, io: DemoIo, interrupt: AbortSignal
   let programA: Child | null = null;
   const onInterrupt = (): void => {
     // Ctrl+C: program A's submit cancels its calc on the relay; then the rest stops below
-    programA?.proc.kill('SIGINT');
+    programA?.signal('SIGINT');
   };
   interrupt.addEventListener('abort', onInterrupt, { once: true });
   try {
@@ -140,7 +155,7 @@ export async function runDemo(o: DemoOptions, io: DemoIo, interrupt: AbortSignal
     agent = new Child(spawn(process.execPath, [
       ...cli.nodeArgs, cli.script, 'agent', DEMO_SITE, server.url,
       '--token-file', l.tokenFile, '--calc-base', l.calcBase, '--rules', l.rules, '--log-file', l.agentEvents,
-    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DISTCOMP_TOKEN: '' } }), l.agentLog);
+    ], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, DISTCOMP_TOKEN: '' } }), l.agentLog);
     await agent.waitFor(/^code = 0300 /m, 20_000, 'the agent did not start polling').catch((e: Error) => {
       throw new DemoError(`${e.message}; its output (${l.agentLog}):\n${tail(agent?.text ?? '')}`);
     });
@@ -169,6 +184,7 @@ export async function runDemo(o: DemoOptions, io: DemoIo, interrupt: AbortSignal
     ], {
       cwd: moduleDir,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
       env: {
         ...process.env,
         DISTCOMP: join(l.bin, 'distcomp'),
@@ -179,7 +195,7 @@ export async function runDemo(o: DemoOptions, io: DemoIo, interrupt: AbortSignal
         DISTCOMP_TOKEN_FILE: l.tokenFile,
       },
     }), join(l.logs, 'program-a.log'), (line) => io.say(`  | ${line}`));
-    const timer = setTimeout(() => programA?.proc.kill('SIGINT'), o.timeoutMs);
+    const timer = setTimeout(() => programA?.signal('SIGINT'), o.timeoutMs);
     const code = await programA.exited;
     clearTimeout(timer);
     if (interrupt.aborted) {

@@ -52,9 +52,9 @@ export interface SubmitResult {
 }
 
 /** A client error as the module author should read it. */
-function explain(err: unknown, o: SubmitOptions): string {
+function explain(err: unknown, o: SubmitOptions, retries: number): string {
   if (err instanceof RelayUnreachable) {
-    return `cannot reach the relay at ${o.origin} (${err.reason}) after ${o.retry.retries} retries; is the base url right and the relay running?`;
+    return `cannot reach the relay at ${o.origin} (${err.reason}) after ${retries} retries; is the base url right and the relay running?`;
   }
   if (err instanceof RelayRefused) {
     return `the relay refused the API token (${maskToken(o.token)}, from ${o.tokenFrom}) on ${err.endpoint}: ${err.message}`;
@@ -80,6 +80,8 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     if (!o.quiet) io.out(line);
   };
   let acceptId: string | null = null;
+  // the retries in force (for messages): o.retry until the calc is allowed, then o.waitRetry
+  let retries = o.retry.retries;
   try {
     if (interrupt.aborted) throw new SubmitError('interrupted before anything was sent', signalExit(interrupt));
     // not abortable: if the relay registers it, we must learn the id to cancel it
@@ -87,6 +89,7 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     say(`accept_id = ${acceptId}`);
     if (interrupt.aborted) throw new CallAborted('add-calcinfo');
     await client.allowWaitCalc(acceptId, { signal: interrupt });
+    retries = o.waitRetry.retries;
 
     let progress: Progress = 'not start';
     let status: string | null = null;
@@ -135,7 +138,7 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
         await client.cancelWaitCalc(id, { force: true, retry: { retries: 2, intervalMs: 300, jitter: 0.1 } });
         io.err(`interrupted: calc ${id} cancelled on the relay`);
       } catch (cancelErr) {
-        io.err(`interrupted: calc ${id} could NOT be cancelled on the relay: ${explain(cancelErr, o)}`);
+        io.err(`interrupted: calc ${id} could NOT be cancelled on the relay: ${explain(cancelErr, o, 2)}`);
       }
       throw new SubmitError(`interrupted (${String(interrupt.reason ?? 'signal')})`, signalExit(interrupt), { cause: err });
     }
@@ -145,7 +148,7 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     }
     if (err instanceof ClientError) {
       const where = acceptId !== null ? ` (calc ${acceptId} may still be on the relay)` : '';
-      throw new SubmitError(`${explain(err, o)}${where}`, SUBMIT_EXIT.usage, { cause: err });
+      throw new SubmitError(`${explain(err, o, retries)}${where}`, SUBMIT_EXIT.usage, { cause: err });
     }
     throw err;
   } finally {
