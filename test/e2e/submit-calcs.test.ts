@@ -52,7 +52,7 @@ setTimeout(() => writeFileSync('out.txt', 'late'), 8000);
     relay = await RelayProcess.start({ sites: { [SITE]: { commands: [calc, sleeper] } } });
     token = relay.token();
     const rules = s.rules({ allowed_commands: [calc, sleeper] });
-    agent = new AgentProcess([SITE, relay.url, `calc_base:${calcBase}`, 'retry:2,0.2', '--rules', rules, '--concurrency', '3'], {
+    agent = new AgentProcess([SITE, relay.url, `calc_base:${calcBase}`, 'retry:2,0.2', '--rules', rules, '--concurrency', '6'], {
       env: { ...process.env, DISTCOMP_TOKEN: token },
     });
     await agent.waitFor(/code = 0300/);
@@ -156,6 +156,17 @@ setTimeout(() => writeFileSync('out.txt', 'late'), 8000);
       assert.equal(id in dump, false, 'get-calcinfo no longer lists it');
     });
   }
+  it('a calc cancelled by someone else while it runs: exit 1, said so', async () => {
+    const d = workDir('gone');
+    const p = new SubmitProcess([relay.url, SITE, sleeper, 'input.txt', 'out.txt'], { cwd: d, env: env() });
+    const id = (await p.waitFor(/accept_id = ([0-9a-f-]{36})/))[1] as string;
+    await p.waitFor(/to running$/m);
+    await wf.cancelWaitCalc(id, { force: true });
+    const r = await p.done();
+    assert.equal(r.code, 1, p.show());
+    assert.match(r.stderr, new RegExp(`calc ${id}: the relay no longer knows it \\(cancelled elsewhere, or removed\\)`));
+  });
+
   function rmMarker(): void {
     try {
       writeFileSync(s.path('sleeper-started'), '');
@@ -165,16 +176,33 @@ setTimeout(() => writeFileSync('out.txt', 'late'), 8000);
   it('a relay that lacks long polling (no x-distcomp-features): polls every --poll-interval and completes', async () => {
     let sawWait = false;
     let progressCalls = 0;
+    let statusCalls = 0;
     const proxy: Server = createServer((req, res) => {
       const u = new URL(req.url ?? '/', 'http://x');
       if (u.searchParams.has('wait') || u.searchParams.has('since')) sawWait = true;
       if (u.pathname.endsWith('/calc-progress')) progressCalls++;
       const target = new URL(relay.url);
+      if (u.pathname.endsWith('/calc-status')) statusCalls++;
       const up = httpRequest({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
         const h = { ...r.headers };
         delete h['x-distcomp-features'];
-        res.writeHead(r.statusCode ?? 502, h);
-        r.pipe(res);
+        // the deployed relay's calc-progress answer carries only the progress
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => {
+          let body = Buffer.concat(chunks).toString();
+          if (u.pathname.endsWith('/calc-progress')) {
+            const j = JSON.parse(body) as { errors: Record<string, unknown>[] };
+            for (const e of j.errors) {
+              delete e['calc_status'];
+              delete e['reason'];
+            }
+            body = JSON.stringify(j);
+          }
+          delete h['content-length'];
+          res.writeHead(r.statusCode ?? 502, h);
+          res.end(body);
+        });
       });
       up.on('error', () => res.destroy());
       req.pipe(up);
@@ -189,6 +217,8 @@ setTimeout(() => writeFileSync('out.txt', 'late'), 8000);
       assert.equal(readFileSync(join(d, 'out.txt'), 'utf8'), 'OLD');
       assert.equal(sawWait, false, 'never sent wait=/since= to a relay that did not announce long polling');
       assert.ok(progressCalls >= 1);
+      assert.equal(statusCalls, 1, 'the status is asked with calc-status, as the deployed relay needs');
+      assert.match(r.stdout, /^calc status = completed$/m);
     } finally {
       await new Promise<void>((r) => proxy.close(() => r()));
     }
