@@ -14,6 +14,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   user: async () => (await import('./user-command.ts')).userCommand(),
   token: async () => (await import('./token-command.ts')).tokenCommand(),
   agent: async () => (await import('./agent-command.ts')).agentCommand(),
+  submit: async () => (await import('./submit-command.ts')).submitCommand(),
   ssh: async () => (await import('./ssh-command.ts')).sshCommand(),
   start: async () => (await import('./start-command.ts')).startCommand(),
 };

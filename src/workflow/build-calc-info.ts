@@ -1,0 +1,37 @@
+// The calc-info object of add-calcinfo, built from the submit options: each input file read
+// and base64-encoded with the two MIME strings as `file -i -b` prints them (the deployed
+// program shelled out to `file`; we look at the bytes ourselves: no shell, no `file` needed).
+import { readFileSync } from 'node:fs';
+import type { CalcInfoWire } from '../client/relay-client.ts';
+import type { SubmitOptions } from './submit-options.ts';
+
+/** `file -i -b` for the common cases: empty, binary (a NUL byte), us-ascii, utf-8. */
+export function detectMime(head: Buffer, wholeFile: boolean): [string, string] {
+  if (head.length === 0) return ['inode/x-empty;', 'charset=binary'];
+  if (head.includes(0)) return ['application/octet-stream;', 'charset=binary'];
+  if (head.every((b) => b < 0x80)) return ['text/plain;', 'charset=us-ascii'];
+  try {
+    // a multi-byte character cut at the end of a sample is not an error
+    new TextDecoder('utf-8', { fatal: true }).decode(wholeFile ? head : head.subarray(0, Math.max(0, head.length - 4)));
+    return ['text/plain;', 'charset=utf-8'];
+  } catch {
+    return ['application/octet-stream;', 'charset=binary'];
+  }
+}
+
+export function buildCalcInfo(o: Pick<SubmitOptions, 'command' | 'siteId' | 'parameters' | 'inputs' | 'results'>): CalcInfoWire {
+  const parameterFiles: CalcInfoWire['parameter_files'] = {};
+  for (const i of o.inputs) {
+    const bytes = readFileSync(i.path);
+    const head = bytes.subarray(0, 65536);
+    const [m1, m2] = detectMime(head, head.length === bytes.length);
+    parameterFiles[i.name] = [bytes.toString('base64'), m1, m2];
+  }
+  return {
+    command: o.command,
+    'remote-site': o.siteId,
+    parameters: o.parameters,
+    parameter_files: parameterFiles,
+    result_files: Object.fromEntries(o.results.map((n) => [n, { content: '', mimetype1: '', mimetype2: '' }])),
+  };
+}
