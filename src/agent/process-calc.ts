@@ -24,7 +24,10 @@ import { calcIsGone, Heartbeat } from './heartbeat.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
 import { ShellWordsError, splitShellWords } from './shell-words.ts';
-import { removeWorkdir, writeInputFile } from './workdir.ts';
+import { Readable } from 'node:stream';
+import { inputFilePath, partFilePath, removeWorkdir, writeInputFile } from './workdir.ts';
+import { downloadBlob, uploadBlob } from '../client/blob-transfer.ts';
+import type { ResultUpload } from '../client/result-upload.ts';
 
 export interface CalcContext {
   client: RelayClient;
@@ -70,6 +73,8 @@ async function relayStep(ctx: CalcContext, j: JournalData, hb: Heartbeat | null,
 interface Prepared {
   calc: NonNullable<JournalData['calc']>;
   refusal: string | null;
+  /** Inputs to fetch with downloadBlob() (relays with the `blobs` feature). */
+  downloads: { name: string; sha256: string; size: number }[];
 }
 
 /** Checks calc-info as strictly as the relay should have, and applies this computer's rules. */
@@ -83,28 +88,33 @@ function prepare(ctx: CalcContext, workdir: string, raw: Record<string, unknown>
   try {
     info = parseAddCalcInfoBody({ 'calc-info': raw });
   } catch (err) {
-    if (err instanceof ProtocolError) return { calc, refusal: `the relay sent an invalid calc-info: ${err.message}` };
+    if (err instanceof ProtocolError) return { calc, refusal: `the relay sent an invalid calc-info: ${err.message}`, downloads: [] };
     throw err;
   }
   calc.resultNames = info.resultNames;
-  if (info.site !== ctx.opts.siteId) return { calc, refusal: `the calc is for site ${JSON.stringify(info.site)}, not ${JSON.stringify(ctx.opts.siteId)}` };
+  const refused = (refusal: string): Prepared => ({ calc, refusal, downloads: [] });
+  if (info.site !== ctx.opts.siteId) return refused(`the calc is for site ${JSON.stringify(info.site)}, not ${JSON.stringify(ctx.opts.siteId)}`);
   const cmdWhy = commandRefusal(ctx.opts.rules, info.command);
-  if (cmdWhy !== null) return { calc, refusal: cmdWhy };
+  if (cmdWhy !== null) return refused(cmdWhy);
   try {
     splitShellWords(info.parameters);
   } catch (err) {
-    if (err instanceof ShellWordsError) return { calc, refusal: err.message };
+    if (err instanceof ShellWordsError) return refused(err.message);
     throw err;
   }
+  const downloads: Prepared['downloads'] = [];
   try {
     for (const f of info.parameterFiles) {
       if (f.content?.kind === 'base64') writeInputFile(workdir, f.name, Buffer.from(f.content.text, 'base64'));
-      else if (f.content !== null) throw new Error(`${f.name}: the relay sent a ${f.content.kind} content this agent did not ask for`);
+      else if (f.content?.kind === 'blob') {
+        inputFilePath(workdir, f.name); // the name is checked before anything is fetched
+        downloads.push({ name: f.name, sha256: f.content.sha256, size: f.content.size });
+      } else if (f.content !== null) throw new Error(`${f.name}: the relay sent a ${f.content.kind} content`);
     }
   } catch (err) {
-    return { calc, refusal: `cannot write the input files: ${(err as Error).message}` };
+    return refused(`cannot write the input files: ${(err as Error).message}`);
   }
-  return { calc, refusal: null };
+  return { calc, refusal: null, downloads };
 }
 
 function abnormal(reason: string, exitCode: number | null = null, signal: string | null = null): CalcOutcome {
@@ -207,8 +217,9 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
     switch (j.phase) {
       case 'claimed': {
         let raw: Record<string, unknown>;
+        const refs = client.features?.has('blobs') ?? false;
         try {
-          raw = await client.calcParams(site, id, ro);
+          raw = await client.calcParams(site, id, { ...ro, refs });
         } catch (err) {
           const why = stopReason(err, hb);
           if (why !== null) return gone(why);
@@ -219,7 +230,20 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
           throw err;
         }
         const p = prepare(ctx, workdir, raw);
-        j = advance(workdir, j, 'params', { calc: p.calc, refusal: p.refusal });
+        let refusal = p.refusal;
+        // large inputs stream from the relay, verified and resumable (also across a restart:
+        // the journal stays `claimed` until every input is in place)
+        for (const d of p.downloads) {
+          try {
+            await downloadBlob(client, d, inputFilePath(workdir, d.name), partFilePath(workdir, d.sha256), { signal: ro.signal });
+          } catch (err) {
+            const why = stopReason(err, hb);
+            if (why !== null) return gone(why);
+            refusal = `cannot fetch the input file ${d.name}: ${(err as Error).message}`;
+            break;
+          }
+        }
+        j = advance(workdir, j, 'params', { calc: p.calc, refusal });
         break;
       }
       case 'params': {
@@ -265,7 +289,17 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
       case 'ended': {
         const names = j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE];
         const c = collectResults(workdir, names, opts.rules);
-        const uploads = resultUploads(workdir, c, opts.rules);
+        let uploads = resultUploads(workdir, c, opts.rules);
+        if (client.features?.has('blobs') ?? false) {
+          // each result streams up on its own, verified and resumable; send-results then names them
+          try {
+            uploads = await asBlobReferences(client, uploads, ro.signal);
+          } catch (err) {
+            const why = stopReason(err, hb);
+            if (why !== null) return gone(why);
+            throw err;
+          }
+        }
         if (!await step('send-results', 'getting return', () => client.sendResults(site, id, uploads, ro))) return;
         ctx.emit({ type: 'results', acceptId: id, sent: c.files.map((f) => f.name), missing: c.missing, refused: c.refused });
         j = advance(workdir, j, 'sent');
@@ -288,4 +322,38 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
     }
     fromDisk = false;
   }
+}
+
+/** Uploads the collected result files as blobs; the small error entries stay inline. */
+async function asBlobReferences(client: RelayClient, uploads: ResultUpload[], signal: AbortSignal | undefined): Promise<ResultUpload[]> {
+  const out: ResultUpload[] = [];
+  for (const u of uploads) {
+    if (!('open' in u)) {
+      out.push(u);
+      continue;
+    }
+    const blob = await uploadBlob(client, async (start) => {
+      const stream = (await u.open()) as AsyncIterable<Uint8Array> & NodeJS.ReadableStream;
+      if (start === 0) return stream;
+      return skipBytes(stream, start);
+    }, { signal });
+    out.push({ name: u.name, mimetype1: u.mimetype1, mimetype2: u.mimetype2, blob });
+  }
+  return out;
+}
+
+/** The stream without its first `n` bytes (the result files are opened from the start only). */
+function skipBytes(source: AsyncIterable<Uint8Array>, n: number): AsyncIterable<Uint8Array> & NodeJS.ReadableStream {
+  async function* gen(): AsyncGenerator<Uint8Array> {
+    let left = n;
+    for await (const c of source) {
+      if (left >= c.length) {
+        left -= c.length;
+        continue;
+      }
+      yield left > 0 ? c.subarray(left) : c;
+      left = 0;
+    }
+  }
+  return Readable.from(gen());
 }

@@ -49,12 +49,22 @@ function safeParent(workdir: string, name: string): string {
   return join(dir, segs[segs.length - 1] as string);
 }
 
-/** Writes one input file. Throws WorkdirError for a name that could leave the directory. */
-export function writeInputFile(workdir: string, name: string, content: Buffer): void {
+/** Where an input file goes (parent directories made safely). Throws WorkdirError for a name that could leave the directory. */
+export function inputFilePath(workdir: string, name: string): string {
   const why = unsafeFileNameReason(name);
   if (why !== null) throw new WorkdirError(`input file name ${JSON.stringify(name)} ${why}`);
   if (name === JOURNAL_FILE || name.startsWith(`${JOURNAL_FILE}.`)) throw new WorkdirError(`input file name ${name} is reserved for the agent's journal`);
-  const path = safeParent(workdir, name);
+  return safeParent(workdir, name);
+}
+
+/** Where a download in progress is kept: beside the journal, never under an input's name. */
+export function partFilePath(workdir: string, sha256: string): string {
+  return join(workdir, `${JOURNAL_FILE}.part-${sha256}`);
+}
+
+/** Writes one input file. Throws WorkdirError for a name that could leave the directory. */
+export function writeInputFile(workdir: string, name: string, content: Buffer): void {
+  const path = inputFilePath(workdir, name);
   const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
   try {
     let off = 0;

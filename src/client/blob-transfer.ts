@@ -3,7 +3,7 @@
 // constant memory whatever the size (the deployed base64-in-JSON form holds files whole).
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import { firstEntry } from '../protocol/envelope.ts';
@@ -92,7 +92,8 @@ export async function downloadBlob(client: RelayClient, id: BlobId, dest: string
       await unlink(partPath);
       have = 0;
     }
-    if (have < id.size) {
+    if (id.size === 0) await writeFile(partPath, '', { mode: 0o600 });
+    else if (have < id.size) {
       const res = await client.raw('GET', endpoint, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, signal: o.signal });
       if (res.statusCode !== 200 && res.statusCode !== 206) {
         await envelopeOf(res, endpoint);

@@ -135,7 +135,8 @@ export interface CalcInfoWire {
   command: string;
   'remote-site': string;
   parameters: string;
-  parameter_files: Record<string, [string, string, string]>;
+  /** `[base64, mime type, charset]` (deployed), or a reference to an uploaded blob (ours). */
+  parameter_files: Record<string, [string, string, string] | { blob: string; size: number; mimetype1: string; mimetype2: string }>;
   result_files: Record<string, { content: string; mimetype1: string; mimetype2: string }>;
 }
 
@@ -390,8 +391,9 @@ export class RelayClient {
   }
 
   /** GET get-calc-result: the result files (once progress is `got return`; the relay then collects the calc). */
-  async getCalcResult(acceptId: string, o?: CallOptions): Promise<ResultFilesWire> {
-    const c: Call = { method: 'GET', endpoint: 'get-calc-result', query: { accept_id: acceptId } };
+  /** GET get-calc-result; with `refs` (the `blobs` feature) file contents come as `{blob, size}` references. */
+  async getCalcResult(acceptId: string, o: CallOptions & { refs?: boolean } = {}): Promise<ResultFilesWire> {
+    const c: Call = { method: 'GET', endpoint: 'get-calc-result', query: { accept_id: acceptId, ...(o.refs ? { blobs: '1' } : {}) } };
     const e = await this.envelopeCall(c, o);
     const info = e['result-info'] as { result_files?: unknown } | undefined;
     const files = info?.result_files;

@@ -28,7 +28,7 @@ export interface RelayOptions {
 export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   claimMs: 60_000,
   maxWaitMs: 60_000,
-  collectedRetentionMs: 600_000,
+  collectedRetentionMs: 3_600_000,
   now: Date.now,
 };
 

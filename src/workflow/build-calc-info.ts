@@ -1,7 +1,7 @@
 // The calc-info object of add-calcinfo, built from the submit options: each input file read
 // and base64-encoded with the two MIME strings as `file -i -b` prints them (the deployed
 // program shelled out to `file`; we look at the bytes ourselves: no shell, no `file` needed).
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { CalcInfoWire } from '../client/relay-client.ts';
 import type { SubmitOptions } from './submit-options.ts';
 
@@ -19,9 +19,17 @@ export function detectMime(head: Buffer, wholeFile: boolean): [string, string] {
   }
 }
 
+/** Inputs larger than this go up as streamed blobs when the relay can take them. */
+export const INLINE_MAX_BYTES = 1024 * 1024;
+
 export function buildCalcInfo(o: Pick<SubmitOptions, 'command' | 'siteId' | 'parameters' | 'inputs' | 'results'>): CalcInfoWire {
   const parameterFiles: CalcInfoWire['parameter_files'] = {};
   for (const i of o.inputs) {
+    if (statSync(i.path).size > INLINE_MAX_BYTES) {
+      // filled in by uploadLargeInputs() (a blob reference, or base64 for an old relay)
+      parameterFiles[i.name] = ['', '', ''];
+      continue;
+    }
     const bytes = readFileSync(i.path);
     const head = bytes.subarray(0, 65536);
     const [m1, m2] = detectMime(head, head.length === bytes.length);
@@ -34,4 +42,16 @@ export function buildCalcInfo(o: Pick<SubmitOptions, 'command' | 'siteId' | 'par
     parameter_files: parameterFiles,
     result_files: Object.fromEntries(o.results.map((n) => [n, { content: '', mimetype1: '', mimetype2: '' }])),
   };
+}
+
+/** The two MIME strings of a file, from its first 64 KiB. */
+export function detectFileMime(path: string): [string, string] {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(65536);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return detectMime(head.subarray(0, n), n < head.length);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -18,6 +18,8 @@ import { maskToken } from '../protocol/token-mask.ts';
 import { buildCalcInfo } from './build-calc-info.ts';
 import type { SubmitOptions } from './submit-options.ts';
 import { writeResults } from './write-results.ts';
+import { downloadBlob } from '../client/blob-transfer.ts';
+import { uploadLargeInputs } from './upload-inputs.ts';
 
 /** Exit statuses of submit (the CLI's shared ones, plus the shell's for signals). */
 export const SUBMIT_EXIT = {
@@ -85,6 +87,7 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
   try {
     if (interrupt.aborted) throw new SubmitError('interrupted before anything was sent', signalExit(interrupt));
     // not abortable: if the relay registers it, we must learn the id to cancel it
+    await uploadLargeInputs(client, info, o.inputs, interrupt);
     acceptId = await client.addCalcInfo(info);
     say(`accept_id = ${acceptId}`);
     if (interrupt.aborted) throw new CallAborted('add-calcinfo');
@@ -112,10 +115,12 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     say(`calc status = ${status}`);
 
     // from here on the relay hands the results over and forgets the calc: nothing to cancel
-    const files = await client.getCalcResult(acceptId, { retry: o.waitRetry });
+    // with the `blobs` feature files come as references and stream down, verified and resumable
+    const refs = client.features?.has('blobs') ?? false;
+    const files = await client.getCalcResult(acceptId, { retry: o.waitRetry, refs });
     const id = acceptId;
     acceptId = null;
-    const w = writeResults(o.outDir, files);
+    const w = await writeResults(o.outDir, files, refs ? (ref, tmp, part) => downloadBlob(client, ref, tmp, part, { signal: interrupt }) : undefined);
     if (w.written.length > 0) say(`wrote ${w.written.map(showName).join(', ')} into ${o.outDir}`);
     for (const m of w.missing) io.err(`${showName(m.name)} was not sent back: ${m.message}`);
     for (const r of w.refused) io.err(`${showName(r.name)} NOT written: ${r.reason}`);

@@ -51,8 +51,8 @@ function ensureDirs(outDir: string, segments: readonly string[]): string {
   return dir;
 }
 
-/** Writes one file safely (see the header); `content` replaces whatever the name held. */
-export function writeResultFile(outDir: string, name: string, content: Buffer): void {
+/** The directory a result goes into (made safely) and its final path. */
+function resultTarget(outDir: string, name: string): { dir: string; target: string } {
   const why = unsafeFileNameReason(name);
   if (why !== null) throw new Error(`the name ${why}`);
   const segments = name.split('/');
@@ -60,6 +60,30 @@ export function writeResultFile(outDir: string, name: string, content: Buffer): 
   const dir = ensureDirs(outDir, segments);
   const target = join(dir, leaf);
   if (isDirNoFollow(target) === 'dir') throw new Error(`${showName(target)} is a directory`);
+  return { dir, target };
+}
+
+/**
+ * Writes one streamed result safely: `fetch` fills a temporary file (created by it) in the
+ * right directory, which then replaces whatever the name held, by rename.
+ */
+export async function writeResultStream(outDir: string, name: string, fetch: (tmpPath: string, partPath: string) => Promise<void>): Promise<void> {
+  const { dir, target } = resultTarget(outDir, name);
+  const id = randomBytes(8).toString('hex');
+  const tmp = join(dir, `.distcomp-result-${id}.tmp`);
+  const part = join(dir, `.distcomp-result-${id}.part`);
+  try {
+    await fetch(tmp, part);
+    renameSync(tmp, target);
+  } finally {
+    rmSync(tmp, { force: true });
+    rmSync(part, { force: true });
+  }
+}
+
+/** Writes one file safely (see the header); `content` replaces whatever the name held. */
+export function writeResultFile(outDir: string, name: string, content: Buffer): void {
+  const { dir, target } = resultTarget(outDir, name);
   // not named after the leaf: a 255-byte leaf plus a suffix would exceed NAME_MAX
   const tmp = join(dir, `.distcomp-result-${randomBytes(8).toString('hex')}.tmp`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
@@ -80,14 +104,27 @@ export function writeResultFile(outDir: string, name: string, content: Buffer): 
   }
 }
 
-/** Writes every sent file into `outDir` (created if missing); never throws for one bad file. */
-export function writeResults(outDir: string, files: ResultFilesWire): WriteOutcome {
+/**
+ * Writes every sent file into `outDir` (created if missing); never throws for one bad file.
+ * Entries that are blob references (`{blob, size}`) are fetched with `download`.
+ */
+export async function writeResults(outDir: string, files: ResultFilesWire, download?: (ref: { sha256: string; size: number }, tmpPath: string, partPath: string) => Promise<void>): Promise<WriteOutcome> {
   mkdirSync(outDir, { recursive: true });
   const out: WriteOutcome = { written: [], missing: [], refused: [] };
   for (const [name, f] of Object.entries(files)) {
     const why = unsafeFileNameReason(name);
     if (why !== null) {
       out.refused.push({ name, reason: `the name ${why}` });
+      continue;
+    }
+    const ref = f as unknown as { blob?: unknown; size?: unknown };
+    if (download && typeof ref?.blob === 'string' && typeof ref.size === 'number') {
+      try {
+        await writeResultStream(outDir, name, (tmp, part) => download({ sha256: ref.blob as string, size: ref.size as number }, tmp, part));
+        out.written.push(name);
+      } catch (err) {
+        out.refused.push({ name, reason: (err as Error).message });
+      }
       continue;
     }
     if (typeof f !== 'object' || f === null || typeof f.content !== 'string') {

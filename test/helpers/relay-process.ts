@@ -90,6 +90,12 @@ export class RelayProcess {
   port: number;
   url = '';
   private child: ChildProcess | null = null;
+
+  /** The running relay's pid (for /proc readings). */
+  get pid(): number {
+    if (!this.child?.pid) throw new Error('the relay is not running');
+    return this.child.pid;
+  }
   private output = '';
   private exited: Promise<void> = Promise.resolve();
 

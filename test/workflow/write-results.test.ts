@@ -19,9 +19,9 @@ describe('writeResults', () => {
     return { out: join(base, 'out'), outside: join(base, 'outside') };
   };
 
-  it('writes files and sub-directories; reports missing files without writing them', () => {
+  it('writes files and sub-directories; reports missing files without writing them', async () => {
     const { out } = fresh();
-    const w = writeResults(out, {
+    const w = await writeResults(out, {
       'a.txt': entry('A'),
       'd/e/f.txt': entry('F'),
       'gone.dat': { content: '', mimetype1: 'Error', mimetype2: '出力指定ファイル(gone.dat)がありませんでした。' },
@@ -33,20 +33,20 @@ describe('writeResults', () => {
     assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
   });
 
-  it('refuses names that leave the directory, whatever the relay sent', () => {
+  it('refuses names that leave the directory, whatever the relay sent', async () => {
     const { out, outside } = fresh();
-    const w = writeResults(out, { '../outside/x': entry('x'), '/tmp/abs': entry('x'), 'a/../../b': entry('x'), '': entry('x') });
+    const w = await writeResults(out, { '../outside/x': entry('x'), '/tmp/abs': entry('x'), 'a/../../b': entry('x'), '': entry('x') });
     assert.equal(w.written.length, 0);
     assert.equal(w.refused.length, 4);
     assert.deepEqual(readdirSync(outside), []);
   });
 
-  it('replaces a symbolic link instead of writing through it, and never enters a linked directory', () => {
+  it('replaces a symbolic link instead of writing through it, and never enters a linked directory', async () => {
     const { out, outside } = fresh();
     writeFileSync(join(outside, 'victim'), 'V');
     symlinkSync(join(outside, 'victim'), join(out, 'a.txt'));
     symlinkSync(outside, join(out, 'd'));
-    const w = writeResults(out, { 'a.txt': entry('new'), 'd/victim': entry('pwned'), 'd/new': entry('pwned') });
+    const w = await writeResults(out, { 'a.txt': entry('new'), 'd/victim': entry('pwned'), 'd/new': entry('pwned') });
     assert.deepEqual(w.written, ['a.txt']);
     assert.equal(readFileSync(join(outside, 'victim'), 'utf8'), 'V');
     assert.equal(lstatSync(join(out, 'a.txt')).isFile(), true);
@@ -55,14 +55,14 @@ describe('writeResults', () => {
     assert.equal(w.refused.length, 2);
   });
 
-  it('property: whatever the names, nothing is ever created outside the output directory', () => {
+  it('property: whatever the names, nothing is ever created outside the output directory', async () => {
     const seg = fc.constantFrom('..', '.', '', 'a', 'b', '/', '\\', 'x\0', 'c');
     const name = fc.array(seg, { minLength: 1, maxLength: 5 }).map((xs) => xs.join('/'));
-    fc.assert(fc.property(fc.uniqueArray(name, { maxLength: 6 }), (names) => {
+    await fc.assert(fc.asyncProperty(fc.uniqueArray(name, { maxLength: 6 }), async (names) => {
       const { out, outside } = fresh();
       writeFileSync(join(outside, 'keep'), 'K');
       symlinkSync(outside, join(out, 'c'));
-      writeResults(out, Object.fromEntries(names.map((x) => [x, entry('z')])));
+      await writeResults(out, Object.fromEntries(names.map((x) => [x, entry('z')])));
       assert.deepEqual(readdirSync(outside), ['keep']);
       assert.equal(readFileSync(join(outside, 'keep'), 'utf8'), 'K');
     }), { numRuns: 150 });
@@ -72,12 +72,12 @@ describe('writeResults', () => {
 });
 
 describe('writeResults: long names', () => {
-  it('writes a name whose last segment is 255 bytes (the temp file name does not grow with it)', () => {
+  it('writes a name whose last segment is 255 bytes (the temp file name does not grow with it)', async () => {
     const out = mkdtempSync(join(tmpdir(), 'distcomp-write-long-'));
     try {
       const leaf = `${'結'.repeat(84)}abc`; // 84 x 3 + 3 = 255 bytes
       assert.equal(Buffer.byteLength(leaf), 255);
-      const w = writeResults(out, { [leaf]: entry('L') });
+      const w = await writeResults(out, { [leaf]: entry('L') });
       assert.deepEqual(w.refused, []);
       assert.equal(readFileSync(join(out, leaf), 'utf8'), 'L');
     } finally {
