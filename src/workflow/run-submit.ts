@@ -8,6 +8,8 @@
 // changes (one answer per change); a relay without it is asked every `pollIntervalMs`.
 // Interrupted (Ctrl+C, SIGTERM) with an accept_id in hand: the calc is cancelled on the relay
 // with `"delete":"force"` before we exit, so nothing lingers (the old program did the same).
+import { join } from 'node:path';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { CallAborted, ClientError, ProtocolFailure, RelayRefused, RelayUnreachable } from '../client/client-errors.ts';
 import { RelayClient } from '../client/relay-client.ts';
 import { sleep } from '../client/retry-policy.ts';
@@ -126,9 +128,9 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     for (const r of w.refused) io.err(`${showName(r.name)} NOT written: ${r.reason}`);
     if (status === 'abnormal') {
       io.err(`calc ${id} ended abnormal${reason ? `: ${reason}` : ''}`);
-      const stderrFile = files[STDERR_FILE];
-      if (stderrFile && stderrFile.mimetype1 !== 'Error' && stderrFile.content !== '') {
-        const text = Buffer.from(stderrFile.content, 'base64').toString('utf8');
+      // shown from the file just written (it may have come as a streamed blob), its last 64 KiB
+      const text = w.written.includes(STDERR_FILE) ? tailOf(join(o.outDir, STDERR_FILE), 64 * 1024) : '';
+      if (text !== '') {
         io.err(`--- ${STDERR_FILE} ---`);
         io.errRaw(text.endsWith('\n') ? text : `${text}\n`);
         io.err(`--- end of ${STDERR_FILE} ---`);
@@ -158,5 +160,22 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     throw err;
   } finally {
     await client.close();
+  }
+}
+
+/** The last `max` bytes of a file, as text ('' when it cannot be read). */
+function tailOf(path: string, max: number): string {
+  try {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(size, max));
+      readSync(fd, buf, 0, buf.length, size - buf.length);
+      return (size > max ? '…' : '') + buf.toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
   }
 }

@@ -1,6 +1,6 @@
 // A large input and a large result make the whole trip (submit -> relay -> agent -> relay ->
 // submit) through the streaming file endpoints, sha256 compared at both ends, with the memory
-// of every process read from /proc. DISTCOMP_LARGE_TRIP_MB sets the size (default 512 MiB;
+// of every process read from /proc. DISTCOMP_LARGE_TRIP_MB sets the size (default 256 MiB;
 // the 5 GiB run: DISTCOMP_LARGE_TRIP_MB=5120).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { SubmitProcess } from '../helpers/submit-process.ts';
 
 const SITE = 'site-big';
 const MB = 1024 * 1024;
-const SIZE = Number(process.env['DISTCOMP_LARGE_TRIP_MB'] ?? 512) * MB;
+const SIZE = Number(process.env['DISTCOMP_LARGE_TRIP_MB'] ?? 256) * MB;
 
 async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
