@@ -22,7 +22,8 @@ export interface UploadState {
 
 export class BlobUploads {
   private readonly dir: string;
-  private readonly busy = new Set<string>();
+  /** One upload per user and file at a time; a second one waits for the first (identical files are common: empty stderr files). */
+  private readonly queue = new Map<string, Promise<unknown>>();
 
   constructor(private readonly blobs: BlobStore, private readonly store: Store) {
     this.dir = join(blobs.dir, 'partial');
@@ -54,64 +55,66 @@ export class BlobUploads {
    */
   async put(user: User, sha256: string, size: number, offset: number, body: Readable): Promise<UploadState> {
     const key = `${user.id}-${sha256}`;
-    if (this.busy.has(key)) {
-      body.resume();
-      throw Errors.blobOffsetMismatch(-1, offset);
-    }
-    this.busy.add(key);
+    const before = this.queue.get(key) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(() => this.putNow(user, sha256, size, offset, body));
+    this.queue.set(key, mine);
     try {
-      if (this.store.blobVisibleTo(user.id, sha256) && this.blobs.exists(sha256)) {
-        body.resume(); // the user has it already: nothing to store
-        return { sha256, size, received: size, complete: true };
-      }
-      const path = this.partialPath(user, sha256);
-      const have = await this.partialSize(path);
-      if (offset !== have) {
-        body.resume();
-        const err = Errors.blobOffsetMismatch(have, offset);
-        Object.assign(err.extra, { received: have });
-        throw err;
-      }
-      const hash = createHash('sha256');
-      if (have > 0) for await (const c of createReadStream(path)) hash.update(c as Buffer);
-      const fh = await open(path, have > 0 ? 'a' : 'w', 0o600);
-      let received = have;
-      try {
-        for await (const chunk of body) {
-          const c = chunk as Buffer;
-          if (received + c.length > size) {
-            await fh.close().catch(() => undefined);
-            await unlink(path).catch(() => undefined);
-            throw Errors.blobTooLong(size);
-          }
-          hash.update(c);
-          let off = 0;
-          while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
-          received += c.length;
-        }
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-          await fh.close().catch(() => undefined);
-          throw Errors.diskFull();
-        }
-        throw err; // a broken connection: the partial file stays for a resume
-      } finally {
-        await fh.close().catch(() => undefined);
-      }
-      if (received < size) return { sha256, size, received, complete: false };
-      const got = hash.digest('hex');
-      if (got !== sha256) {
-        await unlink(path).catch(() => undefined);
-        throw Errors.blobHashMismatch(sha256, got);
-      }
-      await this.blobs.withPinned([sha256], async () => {
-        if (this.blobs.exists(sha256)) await unlink(path);
-        else await rename(path, this.blobs.pathOf(sha256));
-        this.store.grantBlob(user.id, sha256);
-      });
-      return { sha256, size, received, complete: true };
+      return await mine;
     } finally {
-      this.busy.delete(key);
+      if (this.queue.get(key) === mine) this.queue.delete(key);
     }
+  }
+
+  private async putNow(user: User, sha256: string, size: number, offset: number, body: Readable): Promise<UploadState> {
+    if (this.store.blobVisibleTo(user.id, sha256) && this.blobs.exists(sha256)) {
+      body.resume(); // the user has it already: nothing to store
+      return { sha256, size, received: size, complete: true };
+    }
+    const path = this.partialPath(user, sha256);
+    const have = await this.partialSize(path);
+    if (offset !== have) {
+      body.resume();
+      const err = Errors.blobOffsetMismatch(have, offset);
+      Object.assign(err.extra, { received: have });
+      throw err;
+    }
+    const hash = createHash('sha256');
+    if (have > 0) for await (const c of createReadStream(path)) hash.update(c as Buffer);
+    const fh = await open(path, have > 0 ? 'a' : 'w', 0o600);
+    let received = have;
+    try {
+      for await (const chunk of body) {
+        const c = chunk as Buffer;
+        if (received + c.length > size) {
+          await fh.close().catch(() => undefined);
+          await unlink(path).catch(() => undefined);
+          throw Errors.blobTooLong(size);
+        }
+        hash.update(c);
+        let off = 0;
+        while (off < c.length) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+        received += c.length;
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+        await fh.close().catch(() => undefined);
+        throw Errors.diskFull();
+      }
+      throw err; // a broken connection: the partial file stays for a resume
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    if (received < size) return { sha256, size, received, complete: false };
+    const got = hash.digest('hex');
+    if (got !== sha256) {
+      await unlink(path).catch(() => undefined);
+      throw Errors.blobHashMismatch(sha256, got);
+    }
+    await this.blobs.withPinned([sha256], async () => {
+      if (this.blobs.exists(sha256)) await unlink(path);
+      else await rename(path, this.blobs.pathOf(sha256));
+      this.store.grantBlob(user.id, sha256);
+    });
+    return { sha256, size, received, complete: true };
   }
 }
