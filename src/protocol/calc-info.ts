@@ -19,8 +19,14 @@ export interface ReceivedContent {
   readonly received: { readonly sha256: string; readonly size: number; readonly tmpPath: string };
 }
 
+/** A small file content that arrived as a stream and was decoded into memory. */
+export interface DecodedContent {
+  readonly decoded: Buffer;
+}
+
 export type FileContent =
   | { kind: 'base64'; text: string }
+  | { kind: 'bytes'; bytes: Buffer }
   | { kind: 'received'; blob: ReceivedContent['received'] }
   | { kind: 'blob'; sha256: string; size: number };
 
@@ -50,6 +56,19 @@ function isObject(x: unknown): x is Record<string, unknown> {
 
 function isReceived(x: unknown): x is ReceivedContent {
   return typeof x === 'object' && x !== null && 'received' in x;
+}
+
+function isDecoded(x: unknown): x is DecodedContent {
+  return typeof x === 'object' && x !== null && 'decoded' in x;
+}
+
+/** The content of a streamed value: received into a blob, or decoded in memory. */
+function streamedContent(x: ReceivedContent | DecodedContent): FileContent {
+  return isReceived(x) ? { kind: 'received', blob: x.received } : { kind: 'bytes', bytes: x.decoded };
+}
+
+function streamedSize(x: ReceivedContent | DecodedContent): number {
+  return isReceived(x) ? x.received.size : x.decoded.length;
 }
 
 function checkName(map: string, name: string): void {
@@ -93,16 +112,17 @@ export function parseAddCalcInfoBody(body: unknown): CalcInfo {
       parameterFiles.push({ name, ...ref });
       continue;
     }
-    if (!Array.isArray(v) || v.length !== 3 || !(typeof v[0] === 'string' || isReceived(v[0])) || typeof v[1] !== 'string' || typeof v[2] !== 'string') {
+    if (!Array.isArray(v) || v.length !== 3 || !(typeof v[0] === 'string' || isReceived(v[0]) || isDecoded(v[0])) || typeof v[1] !== 'string' || typeof v[2] !== 'string') {
       throw Errors.badCalcInfoField(`${where} must be an array of three strings [base64, mime type, charset] or {blob, size, mimetype1, mimetype2}`);
     }
     const [raw, mime1, mime2] = v as [unknown, string, string];
-    const empty = isReceived(raw) ? raw.received.size === 0 : raw === '';
+    const streamed = isReceived(raw) || isDecoded(raw);
+    const empty = streamed ? streamedSize(raw) === 0 : raw === '';
     if (empty && mime1 === '' && mime2 === '') {
       parameterFiles.push({ name, content: null, mime1, mime2 });
       continue;
     }
-    if (isReceived(raw)) parameterFiles.push({ name, content: { kind: 'received', blob: raw.received }, mime1, mime2 });
+    if (streamed) parameterFiles.push({ name, content: streamedContent(raw), mime1, mime2 });
     else if (!BASE64.test(raw as string)) throw Errors.badCalcInfoField(`${where} content is not base64`);
     else parameterFiles.push({ name, content: { kind: 'base64', text: raw as string }, mime1, mime2 });
   }
@@ -150,12 +170,13 @@ export function parseResultFiles(raw: unknown, requested: readonly string[]): { 
     else if (isObject(v)) f = [v['content'] ?? '', v['mimetype1'] ?? '', v['mimetype2'] ?? ''];
     else throw Errors.badResultFiles(`${showName(name)} must be {content, mimetype1, mimetype2}`);
     const [content, mime1, mime2] = f;
-    if (!(typeof content === 'string' || isReceived(content)) || typeof mime1 !== 'string' || typeof mime2 !== 'string') {
+    if (!(typeof content === 'string' || isReceived(content) || isDecoded(content)) || typeof mime1 !== 'string' || typeof mime2 !== 'string') {
       throw Errors.badResultFiles(`${showName(name)}: content, mimetype1 and mimetype2 must be strings`);
     }
-    const empty = isReceived(content) ? content.received.size === 0 : content === '';
+    const streamed = isReceived(content) || isDecoded(content);
+    const empty = streamed ? streamedSize(content) === 0 : content === '';
     if (mime1 === 'Error' && empty) out.push({ name, content: null, mime1, mime2 });
-    else if (isReceived(content)) out.push({ name, content: { kind: 'received', blob: content.received }, mime1, mime2 });
+    else if (streamed) out.push({ name, content: streamedContent(content), mime1, mime2 });
     else if (!BASE64.test(content)) throw Errors.badResultFiles(`${showName(name)}: content is not base64`);
     else out.push({ name, content: { kind: 'base64', text: content }, mime1, mime2 });
   }

@@ -21,6 +21,7 @@ export async function withContents<T>(
   const refs: string[] = [];
   for (const c of contents) {
     if (c?.kind === 'base64') buffers.push(Buffer.from(c.text, 'base64'));
+    else if (c?.kind === 'bytes') buffers.push(c.bytes);
     else if (c?.kind === 'received') incoming.push(c.blob);
     else if (c?.kind === 'blob') {
       if (!mayUse(c.sha256) || !blobs.exists(c.sha256)) throw Errors.unknownBlob(c.sha256);
@@ -36,7 +37,7 @@ export async function withContents<T>(
         let s = 0;
         const stored: Stored[] = contents.map((c) => {
           if (c === null) return null;
-          if (c.kind === 'base64') return fromText[t++] ?? null;
+          if (c.kind === 'base64' || c.kind === 'bytes') return fromText[t++] ?? null;
           if (c.kind === 'received') return fromStream[s++] ?? null;
           return { sha256: c.sha256, size: c.size };
         });

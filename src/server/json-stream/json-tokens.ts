@@ -140,7 +140,7 @@ export class JsonTokenizer {
     this.afterValue();
   }
 
-  /** Scans string content from `i`; returns where it stopped. */
+  /** Scans string content from `i`; returns where it stopped (a loop: base64 with `\/` escapes has thousands). */
   private scanString(s: string, i: number, out: Token[]): number {
     const st = this.inString as { key: boolean; text: string };
     const emit = (text: string): void => {
@@ -150,35 +150,40 @@ export class JsonTokenizer {
         if (st.text.length > 10_000) throw new JsonSyntaxError('a property name longer than 10000 characters');
       } else out.push({ name: 'stringChunk', value: text });
     };
-    if (this.pendingEscape !== '') {
-      // finish an escape cut by the previous chunk
-      while (i < s.length && !this.escapeComplete()) this.pendingEscape += s[i++];
-      if (!this.escapeComplete()) return i;
-      emit(this.decodeEscape(this.pendingEscape));
-      this.pendingEscape = '';
+    while (i < s.length) {
+      if (this.pendingEscape !== '') {
+        // finish an escape (possibly cut by the previous chunk)
+        while (i < s.length && !this.escapeComplete()) this.pendingEscape += s[i++];
+        if (!this.escapeComplete()) return i;
+        emit(this.decodeEscape(this.pendingEscape));
+        this.pendingEscape = '';
+        continue;
+      }
+      const quote = s.indexOf('"', i);
+      const slash = s.indexOf('\\', i);
+      const stop = quote < 0 ? slash : slash < 0 ? quote : Math.min(quote, slash);
+      const plain = stop < 0 ? s.slice(i) : s.slice(i, stop);
+      // eslint-disable-next-line no-control-regex
+      if (/[\u0000-\u001f]/.test(plain)) throw new JsonSyntaxError('a control character inside a string');
+      emit(plain);
+      if (stop < 0) return s.length;
+      if (stop === slash && (quote < 0 || slash < quote)) {
+        this.pendingEscape = '\\';
+        i = stop + 1;
+        continue;
+      }
+      // closing quote
+      this.inString = null;
+      if (st.key) {
+        out.push({ name: 'keyValue', value: st.text });
+        this.expect = 'colon';
+      } else {
+        out.push({ name: 'endString' });
+        this.afterValue();
+      }
+      return stop + 1;
     }
-    const quote = s.indexOf('"', i);
-    const slash = s.indexOf('\\', i);
-    const stop = quote < 0 ? slash : slash < 0 ? quote : Math.min(quote, slash);
-    const plain = stop < 0 ? s.slice(i) : s.slice(i, stop);
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f]/.test(plain)) throw new JsonSyntaxError('a control character inside a string');
-    emit(plain);
-    if (stop < 0) return s.length;
-    if (stop === slash && (quote < 0 || slash < quote)) {
-      this.pendingEscape = '\\';
-      return this.scanString(s, stop + 1, out);
-    }
-    // closing quote
-    this.inString = null;
-    if (st.key) {
-      out.push({ name: 'keyValue', value: st.text });
-      this.expect = 'colon';
-    } else {
-      out.push({ name: 'endString' });
-      this.afterValue();
-    }
-    return stop + 1;
+    return i;
   }
 
   private escapeComplete(): boolean {

@@ -7,7 +7,19 @@ import { JsonSyntaxError, JsonTokenizer, type Token } from './json-tokens.ts';
 import type { BlobStore } from '../../store/blob-store.ts';
 import type { BlobWriter, IncomingBlob } from '../../store/blob-writer.ts';
 import { Base64Decoder, Base64Error } from './base64-stream.ts';
-import type { ReceivedContent } from '../../protocol/calc-info.ts';
+import type { DecodedContent, ReceivedContent } from '../../protocol/calc-info.ts';
+
+/** A small streamed string, decoded in memory (protocol's DecodedContent). */
+export class DecodedFile implements DecodedContent {
+  constructor(readonly decoded: Buffer) {}
+}
+
+/**
+ * Streamed values stay in memory up to this many decoded bytes, and go to a blob file beyond:
+ * small files (the common case) then cost one write instead of open/write/close through the
+ * thread pool. @default 1 MiB
+ */
+export const IN_MEMORY_MAX = 1024 * 1024;
 
 /** Where a streamed string ended up: a received blob, not yet committed (protocol's ReceivedContent). */
 export class StreamedFile implements ReceivedContent {
@@ -43,7 +55,21 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
   let small = 0;
   // the string being read: either text for a small value, or a file
   let text: string | null = null;
-  let sink: { writer: BlobWriter; decoder: Base64Decoder; chars: number } | null = null;
+  let sink: { writer: BlobWriter | null; memory: Buffer[]; held: number; decoder: Base64Decoder; chars: number } | null = null;
+  const feed = async (bytes: Buffer): Promise<void> => {
+    const k = sink!;
+    if (k.writer === null && k.held + bytes.length <= IN_MEMORY_MAX) {
+      k.memory.push(bytes);
+      k.held += bytes.length;
+      return;
+    }
+    if (k.writer === null) {
+      k.writer = blobs.writer();
+      for (const m of k.memory) await k.writer.write(m);
+      k.memory = [];
+    }
+    await k.writer.write(bytes);
+  };
 
   const place = (v: unknown): void => {
     const top = stack[stack.length - 1];
@@ -104,7 +130,7 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
         }
         case 'startString':
           if (o.streamAt(currentPath())) {
-            sink = { writer: blobs.writer(), decoder: new Base64Decoder(), chars: 0 };
+            sink = { writer: null, memory: [], held: 0, decoder: new Base64Decoder(), chars: 0 };
           } else text = '';
           break;
         case 'stringChunk': {
@@ -112,7 +138,7 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
           if (sink) {
             sink.chars += chunk.length;
             if (sink.chars > o.maxStreamedBytes) throw new StreamedBodyError(`a file is larger than the limit of ${o.maxStreamedBytes} bytes of base64`, 'too-large');
-            await sink.writer.write(sink.decoder.push(chunk));
+            await feed(sink.decoder.push(chunk));
           } else if (text !== null) {
             addSmall(chunk.length);
             text += chunk;
@@ -121,11 +147,15 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
         }
         case 'endString':
           if (sink) {
-            await sink.writer.write(sink.decoder.end());
-            const blob = await sink.writer.finish();
+            await feed(sink.decoder.end());
+            if (sink.writer === null) {
+              place(new DecodedFile(Buffer.concat(sink.memory)));
+            } else {
+              const blob = await sink.writer.finish();
+              files.push(blob);
+              place(new StreamedFile(blob));
+            }
             sink = null;
-            files.push(blob);
-            place(new StreamedFile(blob));
           } else {
             place(text ?? '');
             text = null;
@@ -149,7 +179,7 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
       }
     }
   } catch (err) {
-    if (sink) await sink.writer.abort();
+    if (sink?.writer) await sink.writer.abort();
     await blobs.discard(files);
     body.unpipe(pass);
     body.resume();
