@@ -10,10 +10,11 @@
 //
 // A failing test's temp dir is kept when DISTCOMP_KEEP_TEST_DIRS=1 (its path is printed).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { writeIni } from './relay-in-process.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(REPO, 'dist', 'cli', 'main.js');
@@ -120,14 +121,7 @@ export class RelayProcess {
 
   /** Rewrites the INI (the relay re-reads it at registration and when it changes). */
   writeIni(sites: Record<string, SiteSpec>): void {
-    const lines = ['[Server]', 'ipaddress = 127.0.0.1', 'portnumber = 0', 'loglevel = 3'];
-    for (const [k, v] of Object.entries(this.o.server ?? {})) lines.push(`${k} = ${v}`);
-    lines.push('', '[RemoteSites]', `remote_site_ids = ${Object.keys(sites).join('\n    ')}`);
-    for (const [id, s] of Object.entries(sites)) {
-      lines.push('', `[${id}]`, `commands = ${s.commands.join('\n    ')}`);
-      if (s.users) lines.push(`users = ${s.users.join(' ')}`);
-    }
-    writeFileSync(this.iniPath, `${lines.join('\n')}\n`);
+    writeIni(this.iniPath, { sites, server: { loglevel: 3, ...this.o.server } });
   }
 
   async createToken(user: string): Promise<string> {

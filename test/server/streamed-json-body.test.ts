@@ -88,3 +88,13 @@ test('bad bodies: a clear error and no temporary file left', async (t) => {
   }
   assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
 });
+
+test('"__proto__" is an ordinary key, as with JSON.parse: it never sets a prototype', async (t) => {
+  const blobs = new BlobStore(tempDir(t));
+  const text = '{"calc-info":{"__proto__":{"command":"/bin/evil"},"remote-site":"s"}}';
+  const { value } = await parseStreamedJson(Readable.from([Buffer.from(text)]), blobs, { streamAt: () => false, maxSmallBytes: 1e6, maxStreamedBytes: 1e6 });
+  const ci = (value as any)['calc-info'];
+  assert.equal(Object.getPrototypeOf(ci), Object.prototype);
+  assert.equal(ci.command, undefined, 'nothing inherited from a "__proto__" key');
+  assert.deepEqual(value, JSON.parse(text));
+});

@@ -80,7 +80,8 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
     }
     if (top.kind === 'array') top.value.push(v);
     else if (top.key !== null) {
-      top.value[top.key] = v;
+      // an own property, as JSON.parse makes it: `"__proto__"` must not set the prototype
+      Object.defineProperty(top.value, top.key, { value: v, writable: true, enumerable: true, configurable: true });
       top.key = null;
     }
   };
@@ -125,7 +126,7 @@ export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: Str
           const top = stack[stack.length - 1];
           const key = String(token.value);
           addSmall(key.length + 4);
-          if (top?.kind === 'object') top.value[key] = undefined, (top.key = key);
+          if (top?.kind === 'object') top.key = key;
           break;
         }
         case 'startString':
