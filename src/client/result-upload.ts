@@ -1,6 +1,7 @@
 // The body of send-results, produced as a stream: file contents are read and base64-encoded
 // chunk by chunk, so a result of any size costs constant memory on the sending side
 // (the deployed wire form is one JSON object with base64 strings in it).
+import { base64Text } from '../protocol/base64-text.ts';
 
 /** One entry of send-results' `result_files`. */
 export type ResultUpload =
@@ -17,16 +18,9 @@ export type ResultUpload =
 
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');
 
-/** Base64 of a byte stream, emitted in pieces (3-byte groups kept whole between chunks). */
+/** Base64 of a byte stream, emitted in pieces (as bytes, for a request body). */
 export async function* base64Chunks(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  let rest: Buffer = Buffer.alloc(0);
-  for await (const chunk of source) {
-    const buf = rest.length === 0 ? Buffer.from(chunk) : Buffer.concat([rest, chunk]);
-    const whole = buf.length - (buf.length % 3);
-    if (whole > 0) yield enc(buf.subarray(0, whole).toString('base64'));
-    rest = buf.subarray(whole);
-  }
-  if (rest.length > 0) yield enc(rest.toString('base64'));
+  for await (const text of base64Text(source)) yield enc(text);
 }
 
 /** `{"accept_id":..,"site_id":..,"result_files":{name:{content,mimetype1,mimetype2}},...extra}` as a stream. */

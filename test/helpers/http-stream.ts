@@ -24,17 +24,8 @@ export function send(url: string, o: { method: string; token: string; body?: Rea
   });
 }
 
-/** base64 of a file-like generator, produced piece by piece (3 MiB input pieces). */
-export async function* base64Pieces(bytes: AsyncIterable<Buffer>): AsyncGenerator<string> {
-  let carry: Buffer = Buffer.alloc(0);
-  for await (const b of bytes) {
-    const all = carry.length ? Buffer.concat([carry, b]) : b;
-    const whole = all.length - (all.length % 3);
-    yield all.subarray(0, whole).toString('base64');
-    carry = all.subarray(whole);
-  }
-  if (carry.length) yield carry.toString('base64');
-}
+/** base64 of a byte stream, piece by piece (the project's own encoder). */
+export { base64Text as base64Pieces } from '../../src/protocol/base64-text.ts';
 
 /** Deterministic pseudo-random bytes: `total` bytes in 1 MiB pieces from a seed. */
 export async function* pseudoRandom(total: number, seed = 1): AsyncGenerator<Buffer> {

@@ -4,6 +4,7 @@
 // blob's base64, read from disk in 3 MiB pieces (a multiple of 3 keeps the pieces joinable).
 import { Readable } from 'node:stream';
 import type { BlobStore } from '../../store/blob-store.ts';
+import { base64Text } from '../../protocol/base64-text.ts';
 
 /** Placeholder for "the base64 of this blob" inside an answer value. */
 export class Base64Of {
@@ -21,21 +22,10 @@ export function totalBlobBytes(value: unknown): number {
   return 0;
 }
 
-async function* base64Of(blobs: BlobStore, sha256: string): AsyncGenerator<string> {
-  let carry: Buffer = Buffer.alloc(0);
-  for await (const chunk of blobs.openRead(sha256)) {
-    const all = carry.length ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
-    const whole = all.length - (all.length % 3);
-    if (whole > 0) yield all.subarray(0, whole).toString('base64');
-    carry = all.subarray(whole);
-  }
-  if (carry.length) yield carry.toString('base64');
-}
-
 async function* serialize(blobs: BlobStore, value: unknown): AsyncGenerator<string> {
   if (value instanceof Base64Of) {
     yield '"';
-    yield* base64Of(blobs, value.sha256);
+    yield* base64Text(blobs.openRead(value.sha256));
     yield '"';
   } else if (Array.isArray(value)) {
     yield '[';
