@@ -16,10 +16,9 @@ import { blobReadRoutes, blobUploadRoutes } from './routes/blob-routes.ts';
 import { streamedBodyRoutes } from './routes/streamed-body-routes.ts';
 import { BlobUploads } from './blob-uploads.ts';
 import type { Store } from '../store/store.ts';
+import { FEATURES_HEADER_VALUE } from '../protocol/features.ts';
 
 export const API_PREFIX = '/mi-distcomp-api/';
-/** Advertised on every answer so our clients know which extensions they may use. */
-export const FEATURES = 'long-poll,lease,blobs';
 
 export interface AppOptions {
   relay: Relay;
@@ -71,7 +70,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   });
 
   app.addHook('onRequest', async (req, reply) => {
-    reply.header('x-distcomp-features', FEATURES);
+    reply.header('x-distcomp-features', FEATURES_HEADER_VALUE);
     const path = req.url.split('?')[0] ?? '';
     if (OPEN_PATHS.has(path)) return;
     req.user = o.auth.userOf(req.headers.authorization);

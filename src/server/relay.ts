@@ -7,7 +7,7 @@ import {
   STDERR_FILE, missingResultEntry, parseAddCalcInfoBody, parseResultFiles,
 } from '../protocol/calc-info.ts';
 import { Errors, type ProtocolError } from '../protocol/errors.ts';
-import { CALC_END_RESULTS, IN_FLIGHT, STEPS, type Progress, type StepName } from '../protocol/states.ts';
+import { CALC_END_RESULTS, IN_FLIGHT, STEPS, type Progress, type Step, type StepName } from '../protocol/states.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { Calc, CalcFile, Store, User } from '../store/store.ts';
 import type { ConfigWatcher } from './config-watcher.ts';
@@ -55,6 +55,20 @@ export function attemptOf(v: unknown): number | undefined {
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d{1,9}$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < 1) throw Errors.badAttempt(`expected a whole number >= 1, got ${JSON.stringify(v)}`);
   return n;
+}
+
+/** The status a calc-end `result` sets; refused when missing or unknown. */
+function calcEndStatus(result: unknown): Calc['status'] {
+  if (result === undefined) throw Errors.noResultKey();
+  const status = typeof result === 'string' ? CALC_END_RESULTS[result] : undefined;
+  if (!status) throw Errors.unknownCalcEndResult(String(result));
+  return status;
+}
+
+/** Whether a remote-side step may run on the calc as it is (the store checks again when it writes). */
+function stepAllows(name: StepName, c: Calc): boolean {
+  const s: Step = STEPS[name];
+  return s.from.includes(c.progress) || (s.orAbnormal === true && c.status === 'abnormal' && IN_FLIGHT.includes(c.progress));
 }
 
 function str(body: Body, key: string): string | undefined {
@@ -134,7 +148,11 @@ export class Relay {
   }
 
   allow(user: User, body: unknown): Calc {
-    const id = this.acceptIdFromBody(body);
+    return this.allowId(user, this.acceptIdFromBody(body));
+  }
+
+  /** allow-wait-calc of one calc (also add-calcinfo?allow=1, ours). */
+  allowId(user: User, id: string): Calc {
     const r = this.store.allow(id, user.id);
     if (!r.ok) {
       if (!r.found) throw Errors.unknownAcceptId(id);
@@ -178,18 +196,25 @@ export class Relay {
    * calc-progress with our `wait` extension: answers as soon as progress differs from
    * `since` (or at once without `since`), else after `waitMs`.
    */
-  async waitProgress(user: User, acceptId: string, since: string | undefined, waitMs: number, signal: AbortSignal): Promise<Calc> {
+  async waitProgress(user: User, acceptId: string, since: string | undefined, waitMs: number, signal: AbortSignal,
+    done: (p: Progress) => boolean = (p) => since === undefined || p !== since): Promise<Calc> {
     const deadline = this.opts.now() + Math.min(waitMs, this.opts.maxWaitMs);
     for (;;) {
       const c = this.lookup(user, acceptId);
       const remaining = deadline - this.opts.now();
-      if (since === undefined || c.progress !== since || remaining <= 0 || signal.aborted) return c;
+      if (done(c.progress) || remaining <= 0 || signal.aborted) return c;
       await this.hub.wait(calcKey(acceptId), Math.min(remaining, 5000), signal);
     }
   }
 
   /** get-calc-result: the result files once progress is `got return`; then the calc is collected. */
-  async result(user: User, acceptId: string, asRefs = false): Promise<Record<string, unknown>> {
+  async result(user: User, acceptId: string, refsOver: number | null = null, waitMs = 0, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    // our `wait` extension: hold the call until the results are there (one call instead of
+    // calc-progress polls followed by get-calc-result)
+    if (waitMs > 0 && signal) {
+      const c = await this.waitProgress(user, acceptId, undefined, waitMs, signal, (p) => p === 'got return');
+      if (c.progress !== 'got return') throw Errors.cannotReturn(c.progress, acceptId);
+    }
     let c = this.store.getCalc(acceptId, user.id);
     if (!c) {
       const gone = this.store.getCalcAnyState(acceptId, user.id);
@@ -206,7 +231,7 @@ export class Relay {
       const f = stored.get(name);
       if (!f) out[name] = missingResultEntry(name);
       else if (f.sha256 === null) out[name] = { content: '', mimetype1: f.mime1, mimetype2: f.mime2 };
-      else if (asRefs) out[name] = { blob: f.sha256, size: f.size, mimetype1: f.mime1, mimetype2: f.mime2 };
+      else if (refsOver !== null && f.size >= refsOver) out[name] = { blob: f.sha256, size: f.size, mimetype1: f.mime1, mimetype2: f.mime2 };
       else out[name] = { content: new Base64Of(f.sha256, f.size), mimetype1: f.mime1, mimetype2: f.mime2 };
     }
     if (c.deletedAt === null) {
@@ -356,7 +381,7 @@ export class Relay {
    * calc-params: the calc-info, with parameter files as base64 (or blob references with `asRefs`). The lease holder may ask again
    * while `sending params` (its first answer was lost: a cut link, a restarted relay).
    */
-  params(user: User, siteId: string, acceptId: string, attempt?: number, asRefs = false): Record<string, unknown> {
+  params(user: User, siteId: string, acceptId: string, attempt?: number, refsOver: number | null = null): Record<string, unknown> {
     const c = this.step(user, siteId, acceptId, 'calc-params', {}, attempt, attempt !== undefined ? ['not start', 'sending params'] : undefined);
     const files = this.store.files(acceptId, 'in');
     return {
@@ -365,7 +390,7 @@ export class Relay {
       parameters: c.parameters,
       parameter_files: Object.fromEntries(files.map((f) => {
         if (f.sha256 === null) return [f.name, ['', '', '']];
-        if (asRefs) return [f.name, { blob: f.sha256, size: f.size, mimetype1: f.mime1, mimetype2: f.mime2 }];
+        if (refsOver !== null && f.size >= refsOver) return [f.name, { blob: f.sha256, size: f.size, mimetype1: f.mime1, mimetype2: f.mime2 }];
         return [f.name, [new Base64Of(f.sha256, f.size), f.mime1, f.mime2]];
       })),
       result_files: Object.fromEntries(c.resultNames.map((n) => [n, { content: '', mimetype1: '', mimetype2: '' }])),
@@ -379,32 +404,33 @@ export class Relay {
     return { acceptId, siteId, attempt: attemptOf((body as Body)['attempt']) };
   }
 
-  simpleStep(user: User, name: 'calc-params-complete' | 'calc-start', body: unknown): Calc {
+  simpleStep(user: User, name: 'calc-params-complete' | 'calc-start', body: unknown, thenStart = false): Calc {
     const { acceptId, siteId, attempt } = this.remoteIds(body);
-    return this.step(user, siteId, acceptId, name, {}, attempt);
+    const c = this.step(user, siteId, acceptId, name, {}, attempt);
+    // calc-params-complete?start=1 (ours): calc-start right after, as its own state change
+    return thenStart ? this.step(user, siteId, acceptId, 'calc-start', {}, attempt) : c;
   }
 
   calcEnd(user: User, body: unknown): Calc {
     const { acceptId, siteId, attempt } = this.remoteIds(body);
     this.remoteCalc(user, siteId, acceptId, 'calc-end', attempt);
-    const result = (body as Body)['result'];
-    if (result === undefined) throw Errors.noResultKey();
-    const status = typeof result === 'string' ? CALC_END_RESULTS[result] : undefined;
-    if (!status) throw Errors.unknownCalcEndResult(String(result));
-    return this.step(user, siteId, acceptId, 'calc-end', { status }, attempt);
+    return this.step(user, siteId, acceptId, 'calc-end', { status: calcEndStatus((body as Body)['result']) }, attempt);
   }
 
-  async sendResults(user: User, body: unknown): Promise<{ calc: Calc; ignored: string[] }> {
+  /**
+   * send-results; with `also` (ours, send-results?calc_end=<result>&end_send=1) calc-end first
+   * and end-send after, each its own state change, all after the files are stored.
+   */
+  async sendResults(user: User, body: unknown, also: { calcEnd?: unknown; endSend?: boolean } = {}): Promise<{ calc: Calc; ignored: string[] }> {
     const { acceptId, siteId, attempt } = this.remoteIds(body);
     const before = this.remoteCalc(user, siteId, acceptId, 'send-results', attempt);
+    const endStatus = also.calcEnd === undefined ? null : calcEndStatus(also.calcEnd);
     const raw = (body as Body)['result_files'];
     if (raw === undefined) throw Errors.noResultFilesKey();
     const { files, ignored } = parseResultFiles(raw, before.resultNames);
     // check the state before writing blobs, so that a late call stores nothing
-    const s = STEPS['send-results'];
-    if (!s.from.includes(before.progress as never) && !(before.status === 'abnormal' && IN_FLIGHT.includes(before.progress))) {
-      throw Errors.wrongState('send-results', before.progress, before.status, siteId);
-    }
+    const first: StepName = endStatus !== null ? 'calc-end' : 'send-results';
+    if (!stepAllows(first, before)) throw Errors.wrongState(first, before.progress, before.status, siteId);
     if (ignored.length > 0) this.log.warn({ acceptId, siteId, ignored }, 'result files that were not requested were dropped');
     return withContents(this.blobs, files.map((f) => f.content), (sha) => this.store.blobVisibleTo(user.id, sha), (stored) => {
       const outputs: CalcFile[] = files.map((f, i) => {
@@ -412,7 +438,9 @@ export class Relay {
         if (!b) return { name: f.name, direction: 'out', sha256: null, size: 0, mime1: f.mime1, mime2: f.mime2 };
         return { name: f.name, direction: 'out', sha256: b.sha256, size: b.size, mime1: f.mime1, mime2: f.mime2 };
       });
-      return { calc: this.step(user, siteId, acceptId, 'send-results', { outputs }, attempt), ignored };
+      if (endStatus !== null) this.step(user, siteId, acceptId, 'calc-end', { status: endStatus }, attempt);
+      const sent = this.step(user, siteId, acceptId, 'send-results', { outputs }, attempt);
+      return { calc: also.endSend ? this.step(user, siteId, acceptId, 'end-send', {}, attempt) : sent, ignored };
     });
   }
 

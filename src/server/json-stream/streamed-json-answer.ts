@@ -53,12 +53,27 @@ async function* serialize(blobs: BlobStore, value: unknown): AsyncGenerator<stri
 
 /** Small answers: one string. Large ones: a stream of pieces of at most a few MiB. */
 export async function jsonAnswer(blobs: BlobStore, value: unknown): Promise<string | Readable> {
-  if (totalBlobBytes(value) < INLINE_LIMIT) {
-    const parts: string[] = [];
-    for await (const p of serialize(blobs, value)) parts.push(p);
-    return parts.join('');
-  }
+  if (totalBlobBytes(value) < INLINE_LIMIT) return inlineAnswer(blobs, value);
   return Readable.from(rechunk(serialize(blobs, value)), { objectMode: false });
+}
+
+function placeholders(value: unknown, out: Base64Of[]): Base64Of[] {
+  if (value instanceof Base64Of) out.push(value);
+  else if (Array.isArray(value)) for (const v of value) placeholders(v, out);
+  else if (typeof value === 'object' && value !== null) for (const v of Object.values(value)) placeholders(v, out);
+  return out;
+}
+
+/**
+ * A small answer as one JSON.stringify: the blobs are read whole (from the store's cache of
+ * small blobs, usually: a calc's files are read back moments after they were written), instead
+ * of opening a read stream per file and assembling the text piece by piece.
+ */
+async function inlineAnswer(blobs: BlobStore, value: unknown): Promise<string> {
+  const refs = placeholders(value, []);
+  const texts = new Map<Base64Of, string>();
+  await Promise.all(refs.map(async (r) => texts.set(r, (await blobs.read(r.sha256)).toString('base64'))));
+  return JSON.stringify(value, (_k, v: unknown) => (v instanceof Base64Of ? texts.get(v) : v));
 }
 
 /** Joins tiny pieces (keys, commas) so that the socket sees few, reasonably sized writes. */

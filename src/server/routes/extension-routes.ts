@@ -4,6 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Errors } from '../../protocol/errors.ts';
 import { ok } from '../../protocol/envelope.ts';
+import { FEATURES } from '../../protocol/features.ts';
 import type { Relay } from '../relay.ts';
 import { caller } from './route-helpers.ts';
 
@@ -13,7 +14,7 @@ export interface LoginService {
 }
 
 export function extensionRoutes(app: FastifyInstance, login: LoginService, relay: Relay): void {
-  app.get('/mi-distcomp-api/x/features', async () => ok('features', { features: ['long-poll', 'login', 'blobs', 'lease'], max_wait_s: 60 }));
+  app.get('/mi-distcomp-api/x/features', async () => ok('features', { features: FEATURES, max_wait_s: 60 }));
 
   // {accept_id, site_id, attempt} → the lease renewed, with the server's timing; refused with
   // code 400 + `cancelled: true` (cancelled) or 409 (the lease is not the caller's any more)

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../../protocol/envelope.ts';
 import { attemptOf, type Relay } from '../relay.ts';
-import { caller, clientGone, queryKey, waitMs, wantsRefs } from './route-helpers.ts';
+import { caller, clientGone, flag, queryKey, refsFrom, waitMs } from './route-helpers.ts';
 import { jsonAnswer } from '../json-stream/streamed-json-answer.ts';
 
 export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
@@ -12,8 +12,14 @@ export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
     const site = queryKey(req, 'site_id');
     // `lease=1` (ours): the caller heartbeats (x/heartbeat) and names its attempt on every later call
     const lease = (req.query as Record<string, unknown>)['lease'] === '1';
+    // `params=1` (ours): calc-params in the same call, its calc-info beside the envelope
+    const withParams = flag(req, 'params');
+    const refs = refsFrom(req);
     const c = await relay.request(user, site, waitMs(req), clientGone(reply), lease);
-    return ok('There is information that can calc', { accept_id: c.acceptId, attempt: c.attempt, ...(lease ? relay.leaseTerms(c) : {}) });
+    const answer = ok('There is information that can calc', { accept_id: c.acceptId, attempt: c.attempt, ...(lease ? relay.leaseTerms(c) : {}) });
+    if (!withParams) return answer;
+    const info = relay.params(user, site, c.acceptId, lease ? c.attempt : undefined, refs);
+    return reply.type('application/json; charset=utf-8').send(await jsonAnswer(relay.blobs, { ...answer, 'calc-info': info }));
   });
 
   app.get('/mi-distcomp-api/calc-params', async (req, reply) => {
@@ -21,12 +27,13 @@ export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
     const site = queryKey(req, 'site_id');
     const id = queryKey(req, 'accept_id');
     const attempt = attemptOf((req.query as Record<string, unknown>)['attempt']);
-    const info = relay.params(user, site, id, attempt, wantsRefs(req));
+    const info = relay.params(user, site, id, attempt, refsFrom(req));
     return reply.type('application/json; charset=utf-8').send(await jsonAnswer(relay.blobs, { 'calc-info': info }));
   });
 
   app.post('/mi-distcomp-api/calc-params-complete', async (req) => {
-    relay.simpleStep(caller(req), 'calc-params-complete', req.body);
+    // `start=1` (ours): calc-start in the same call
+    relay.simpleStep(caller(req), 'calc-params-complete', req.body, flag(req, 'start'));
     return ok('ok');
   });
 

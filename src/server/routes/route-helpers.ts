@@ -21,9 +21,34 @@ export function waitMs(req: FastifyRequest): number {
   return Math.round(Number(v) * 1000);
 }
 
-/** Our `blobs=1` extension: file contents as blob references instead of base64. */
-export function wantsRefs(req: FastifyRequest): boolean {
-  return (req.query as Record<string, unknown>)['blobs'] === '1';
+/**
+ * Our `blobs=1` extension: file contents as blob references instead of base64, for files of at
+ * least `inline_under` bytes (default 0: all of them; smaller ones stay inline, which saves a
+ * download per small file). Returns that size, or null when every file is inline (deployed).
+ */
+export function refsFrom(req: FastifyRequest): number | null {
+  const q = req.query as Record<string, unknown>;
+  if (q['blobs'] !== '1') return null;
+  const v = q['inline_under'];
+  if (v === undefined) return 0;
+  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v)) throw Errors.badQuery('inline_under must be a number of bytes');
+  return Number(v);
+}
+
+/** A yes/no extension key of the query: `1` or absent. */
+export function flag(req: FastifyRequest, key: string): boolean {
+  const v = (req.query as Record<string, unknown>)[key];
+  if (v === undefined) return false;
+  if (v !== '1') throw Errors.badQuery(`${key} must be 1 or absent`);
+  return true;
+}
+
+/** An optional string key of the query (given at most once). */
+export function optionalKey(req: FastifyRequest, key: string): string | undefined {
+  const v = (req.query as Record<string, unknown>)[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') throw Errors.badQuery(`${key} must be given once`);
+  return v;
 }
 
 export function caller(req: FastifyRequest): User {

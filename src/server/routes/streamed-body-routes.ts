@@ -7,7 +7,7 @@ import { Errors, type ProtocolError } from '../../protocol/errors.ts';
 import { ok } from '../../protocol/envelope.ts';
 import { parseStreamedJson, StreamedBodyError } from '../json-stream/streamed-json-body.ts';
 import type { Relay } from '../relay.ts';
-import { caller } from './route-helpers.ts';
+import { caller, flag, optionalKey } from './route-helpers.ts';
 
 export interface BodyLimits {
   /** Largest total of the JSON besides file contents, bytes. */
@@ -36,10 +36,13 @@ async function parse(req: FastifyRequest, relay: Relay, limits: BodyLimits, stre
 export function streamedBodyRoutes(app: FastifyInstance, relay: Relay, limits: BodyLimits): void {
   app.post('/mi-distcomp-api/add-calcinfo', async (req) => {
     const user = caller(req);
+    // `allow=1` (ours): allow-wait-calc in the same call
+    const allow = flag(req, 'allow');
     const { value, files } = await parse(req, relay, limits, isParameterContent, (m) => Errors.badCalcInfoField(m));
     try {
       const c = await relay.register(user, value);
-      return ok('calc info successfully added', { accept_id: c.acceptId });
+      if (allow) relay.allowId(user, c.acceptId);
+      return ok('calc info successfully added', { accept_id: c.acceptId, ...(allow ? { allowed: true } : {}) });
     } finally {
       await relay.blobs.discard(files); // committed ones were moved; this drops the rest
     }
@@ -47,9 +50,11 @@ export function streamedBodyRoutes(app: FastifyInstance, relay: Relay, limits: B
 
   app.post('/mi-distcomp-api/send-results', async (req) => {
     const user = caller(req);
+    // `calc_end=<calc end|abnormal>` and `end_send=1` (ours): calc-end before, end-send after, in the same call
+    const also = { calcEnd: optionalKey(req, 'calc_end'), endSend: flag(req, 'end_send') };
     const { value, files } = await parse(req, relay, limits, isResultContent, (m) => Errors.badResultFiles(m));
     try {
-      const { ignored } = await relay.sendResults(user, value);
+      const { ignored } = await relay.sendResults(user, value, also);
       return ok('ok', ignored.length > 0 ? { ignored } : {});
     } finally {
       await relay.blobs.discard(files);

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../../protocol/envelope.ts';
 import type { Relay } from '../relay.ts';
-import { caller, clientGone, queryKey, waitMs, wantsRefs } from './route-helpers.ts';
+import { caller, clientGone, queryKey, refsFrom, waitMs } from './route-helpers.ts';
 import { jsonAnswer } from '../json-stream/streamed-json-answer.ts';
 
 export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
@@ -31,7 +31,8 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
   });
 
   app.get('/mi-distcomp-api/get-calc-result', async (req, reply) => {
-    const files = await relay.result(caller(req), queryKey(req, 'accept_id'), wantsRefs(req));
+    // `wait=<s>` (ours): held until the results are there
+    const files = await relay.result(caller(req), queryKey(req, 'accept_id'), refsFrom(req), waitMs(req), clientGone(reply));
     return reply.type('application/json; charset=utf-8').send(await jsonAnswer(relay.blobs, ok('', { 'result-info': { result_files: files } })));
   });
 

@@ -1,0 +1,15 @@
+// The extensions our relay offers, by name. Advertised in the `x-distcomp-features` header of
+// every answer (so a client learns them from its first call) and by GET x/features.
+//
+// - long-poll: `wait=<s>` on calc-request, calc-progress and get-calc-result
+// - login:     POST x/login (a password for a token)
+// - lease:     `lease=1` on calc-request, x/heartbeat, `attempt` on later calls
+// - blobs:     PUT/GET x/blobs/<sha256>, `blobs=1` for file references instead of base64
+// - combined:  one call for steps our own clients always make back to back (the calc goes
+//              through the same states and history as with the separate calls):
+//              add-calcinfo?allow=1, calc-request?params=1, calc-params-complete?start=1,
+//              send-results?calc_end=<result>&end_send=1
+export const FEATURES = ['long-poll', 'login', 'lease', 'blobs', 'combined'] as const;
+export type Feature = (typeof FEATURES)[number];
+
+export const FEATURES_HEADER_VALUE = FEATURES.join(',');

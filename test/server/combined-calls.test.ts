@@ -1,0 +1,146 @@
+// The `combined` extension over real HTTP: one call for steps our clients always make back to
+// back. The calc must go through exactly the states and history of the separate calls, the
+// deployed answers must be unchanged when the keys are absent, and every refusal of a
+// separate call must still happen (wrong state, unknown result, wrong site).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { calcInfo, code, message, startTestRelay, type TestRelay } from '../helpers/relay-in-process.ts';
+
+const SITE = 'nims-dev';
+
+function history(dataDir: string, id: string): string[] {
+  const db = new Database(join(dataDir, 'distcomp.sqlite'), { readonly: true });
+  try {
+    const rows = db.prepare('SELECT kind, from_progress, to_progress, status FROM events WHERE accept_id = ? ORDER BY id').all(id) as
+      { kind: string; from_progress: string | null; to_progress: string | null; status: string | null }[];
+    return rows.map((r) => `${r.kind}: ${r.from_progress ?? '-'} -> ${r.to_progress ?? '-'} (${r.status ?? '-'})`);
+  } finally {
+    db.close();
+  }
+}
+
+const resultBody = (id: string, attempt?: number): Record<string, unknown> => ({
+  accept_id: id, site_id: SITE, ...(attempt !== undefined ? { attempt } : {}),
+  result_files: { 'out.txt': { content: Buffer.from('result\n').toString('base64'), mimetype1: 'text/plain;', mimetype2: 'charset=us-ascii' } },
+});
+
+async function separateCycle(r: TestRelay): Promise<string> {
+  const id = (await r.call('POST', 'add-calcinfo', calcInfo())).body.errors[0].accept_id as string;
+  assert.equal(code(await r.call('POST', 'allow-wait-calc', { accept_id: id })), 200);
+  const claim = await r.call('GET', `calc-request?site_id=${SITE}&lease=1`);
+  const attempt = claim.body.errors[0].attempt as number;
+  assert.ok((await r.call('GET', `calc-params?site_id=${SITE}&accept_id=${id}&attempt=${attempt}`)).body['calc-info']);
+  for (const ep of ['calc-params-complete', 'calc-start']) assert.equal(code(await r.call('POST', ep, { accept_id: id, site_id: SITE, attempt })), 200);
+  assert.equal(code(await r.call('POST', 'calc-end', { accept_id: id, site_id: SITE, attempt, result: 'calc end' })), 200);
+  assert.equal(code(await r.call('POST', 'send-results', resultBody(id, attempt))), 200);
+  assert.equal(code(await r.call('POST', 'end-send', { accept_id: id, site_id: SITE, attempt, result: 'end send' })), 200);
+  return id;
+}
+
+test('the combined calls walk a calc through the same states and history as the separate ones', async (t) => {
+  const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 } });
+  const features = await r.call('GET', 'x/features');
+  assert.ok(features.body.errors[0].features.includes('combined'));
+  assert.match(String(features.headers.get('x-distcomp-features')), /(^|,)combined(,|$)/);
+
+  const viaSeparate = await separateCycle(r);
+  assert.equal(code(await r.call('GET', `get-calc-result?accept_id=${viaSeparate}`)), 200);
+
+  const reg = await r.call('POST', 'add-calcinfo?allow=1', calcInfo({ files: { 'in.txt': 'input\n' } }));
+  assert.equal(code(reg), 200);
+  assert.equal(reg.body.errors[0].allowed, true);
+  const id = reg.body.errors[0].accept_id as string;
+
+  const claim = await r.call('GET', `calc-request?site_id=${SITE}&lease=1&params=1`);
+  assert.equal(code(claim), 200);
+  assert.equal(claim.body.errors[0].accept_id, id);
+  assert.equal(claim.body.errors[0].message, 'There is information that can calc');
+  const attempt = claim.body.errors[0].attempt as number;
+  const info = claim.body['calc-info'];
+  assert.equal(info.command, '/bin/echo');
+  assert.equal(Buffer.from(info.parameter_files['in.txt'][0], 'base64').toString(), 'input\n');
+  assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:sending params');
+
+  assert.equal(code(await r.call('POST', 'calc-params-complete?start=1', { accept_id: id, site_id: SITE, attempt })), 200);
+  assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:running');
+
+  assert.equal(code(await r.call('POST', 'send-results?calc_end=calc%20end&end_send=1', resultBody(id, attempt))), 200);
+  const progress = await r.call('GET', `calc-progress?accept_id=${id}`);
+  assert.equal(progress.body.errors[0].message, 'status:got return');
+  assert.equal(progress.body.errors[0].calc_status, 'completed');
+
+  const res = await r.call('GET', `get-calc-result?accept_id=${id}&wait=5`);
+  assert.equal(code(res), 200);
+  assert.equal(Buffer.from(res.body.errors[0]['result-info'].result_files['out.txt'].content, 'base64').toString(), 'result\n');
+
+  // the same history, event for event (only the combined calls made it)
+  assert.deepEqual(history(r.dataDir, id), history(r.dataDir, viaSeparate));
+});
+
+test('combined calls refuse what the separate calls refuse, and change nothing then', async (t) => {
+  const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 } });
+  // a bad flag value, before anything is registered
+  const bad = await r.call('POST', 'add-calcinfo?allow=yes', calcInfo());
+  assert.equal(bad.status, 400);
+  assert.match(String(message(bad)), /allow must be 1 or absent/);
+  assert.equal(Object.keys((await r.call('GET', 'get-calcinfo')).body).length, 0);
+
+  const id = (await r.call('POST', 'add-calcinfo?allow=1', calcInfo())).body.errors[0].accept_id as string;
+  // start=1 before params were sent: the deployed wrong-state refusal of calc-params-complete
+  const early = await r.call('POST', 'calc-params-complete?start=1', { accept_id: id, site_id: SITE });
+  assert.notEqual(code(early), 200);
+  assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:not start');
+
+  const claim = await r.call('GET', `calc-request?site_id=${SITE}&params=1`);
+  assert.ok(claim.body['calc-info']);
+  assert.equal(code(await r.call('POST', 'calc-params-complete?start=1', { accept_id: id, site_id: SITE })), 200);
+
+  // an unknown calc-end result: refused before any file is stored, state unchanged
+  const unknown = await r.call('POST', 'send-results?calc_end=finished&end_send=1', resultBody(id));
+  assert.notEqual(code(unknown), 200);
+  assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:running');
+
+  // abnormal end, results and end-send in one call
+  assert.equal(code(await r.call('POST', 'send-results?calc_end=abnormal&end_send=1', resultBody(id))), 200);
+  const p = await r.call('GET', `calc-progress?accept_id=${id}`);
+  assert.equal(p.body.errors[0].message, 'status:got return');
+  assert.equal(p.body.errors[0].calc_status, 'abnormal');
+
+  // the same call again (its first answer was lost): refused, naming the progress reached
+  const again = await r.call('POST', 'send-results?calc_end=calc%20end&end_send=1', resultBody(id));
+  assert.notEqual(code(again), 200);
+  assert.match(String(message(again)), /got return/);
+});
+
+test('get-calc-result?wait holds until the results are there, and answers the deployed refusal when they are not', async (t) => {
+  const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 } });
+  const id = (await r.call('POST', 'add-calcinfo?allow=1', calcInfo())).body.errors[0].accept_id as string;
+  const notYet = await r.call('GET', `get-calc-result?accept_id=${id}&wait=0.2`);
+  assert.notEqual(code(notYet), 200);
+  assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:not start');
+
+  const waiting = r.call('GET', `get-calc-result?accept_id=${id}&wait=10`);
+  await r.call('GET', `calc-request?site_id=${SITE}&params=1`);
+  await r.call('POST', 'calc-params-complete?start=1', { accept_id: id, site_id: SITE });
+  const t0 = Date.now();
+  assert.equal(code(await r.call('POST', 'send-results?calc_end=calc%20end&end_send=1', resultBody(id))), 200);
+  const res = await waiting;
+  assert.ok(Date.now() - t0 < 2000, 'answered when the results arrived, not at the end of the wait');
+  assert.equal(code(res), 200);
+  assert.ok(res.body.errors[0]['result-info'].result_files['out.txt'].content);
+});
+
+test('blobs=1 with inline_under keeps small files inline and refers to large ones', async (t) => {
+  const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 } });
+  const big = Buffer.alloc(5000, 7);
+  const id = (await r.call('POST', 'add-calcinfo?allow=1', calcInfo({ files: { 'small.txt': 'tiny\n', 'big.bin': big } }))).body.errors[0].accept_id as string;
+  const claim = await r.call('GET', `calc-request?site_id=${SITE}&params=1&blobs=1&inline_under=4096`);
+  const files = claim.body['calc-info'].parameter_files;
+  assert.equal(Buffer.from(files['small.txt'][0], 'base64').toString(), 'tiny\n');
+  assert.equal(files['big.bin'].size, 5000);
+  assert.match(files['big.bin'].blob, /^[0-9a-f]{64}$/);
+  const bad = await r.call('GET', `calc-params?site_id=${SITE}&accept_id=${id}&blobs=1&inline_under=-1`);
+  assert.equal(bad.status, 400);
+});
