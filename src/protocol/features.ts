@@ -7,8 +7,9 @@
 // - blobs:     PUT/GET x/blobs/<sha256>, `blobs=1` for file references instead of base64
 // - combined:  one call for steps our own clients always make back to back (the calc goes
 //              through the same states and history as with the separate calls):
-//              add-calcinfo?allow=1, calc-request?params=1, calc-params-complete?start=1,
-//              send-results?calc_end=<result>&end_send=1
+//              add-calcinfo?allow=1, calc-request?params=1 (the calc-info with the claim),
+//              calc-params-complete?params=1&start=1, send-results?calc_end=<result>&end_send=1,
+//              get-calc-result?wait=<s>
 export const FEATURES = ['long-poll', 'login', 'lease', 'blobs', 'combined'] as const;
 export type Feature = (typeof FEATURES)[number];
 

@@ -383,7 +383,16 @@ export class Relay {
    */
   params(user: User, siteId: string, acceptId: string, attempt?: number, refsOver: number | null = null): Record<string, unknown> {
     const c = this.step(user, siteId, acceptId, 'calc-params', {}, attempt, attempt !== undefined ? ['not start', 'sending params'] : undefined);
-    const files = this.store.files(acceptId, 'in');
+    return this.paramsOf(c, refsOver);
+  }
+
+  /**
+   * The calc-info of a calc, as calc-params answers it, without its state change (for
+   * calc-request?params=1, ours: the claimed calc stays `not start`, so that when this answer
+   * is lost the claim lapses and the calc is handed out again, as after a lost deployed claim).
+   */
+  paramsOf(c: Calc, refsOver: number | null = null): Record<string, unknown> {
+    const files = this.store.files(c.acceptId, 'in');
     return {
       command: c.command,
       'remote-site': c.site,
@@ -404,11 +413,25 @@ export class Relay {
     return { acceptId, siteId, attempt: attemptOf((body as Body)['attempt']) };
   }
 
-  simpleStep(user: User, name: 'calc-params-complete' | 'calc-start', body: unknown, thenStart = false): Calc {
+  simpleStep(user: User, name: 'calc-params-complete' | 'calc-start', body: unknown): Calc {
     const { acceptId, siteId, attempt } = this.remoteIds(body);
-    const c = this.step(user, siteId, acceptId, name, {}, attempt);
-    // calc-params-complete?start=1 (ours): calc-start right after, as its own state change
-    return thenStart ? this.step(user, siteId, acceptId, 'calc-start', {}, attempt) : c;
+    return this.step(user, siteId, acceptId, name, {}, attempt);
+  }
+
+  /**
+   * calc-params-complete?params=1&start=1 (ours), for a poller that got the calc-info with its
+   * claim (calc-request?params=1): calc-params, calc-params-complete, then calc-start, each its
+   * own state change and history row, as if called one after the other.
+   */
+  paramsCompleteCombined(user: User, body: unknown, also: { params: boolean; start: boolean }): Calc {
+    const { acceptId, siteId, attempt } = this.remoteIds(body);
+    if (also.params) {
+      // the lease holder may repeat this call after a lost answer, as it may repeat calc-params
+      const c = this.remoteCalc(user, siteId, acceptId, 'calc-params', attempt);
+      if (c.progress === 'not start') this.step(user, siteId, acceptId, 'calc-params', {}, attempt);
+    }
+    const c = this.step(user, siteId, acceptId, 'calc-params-complete', {}, attempt);
+    return also.start ? this.step(user, siteId, acceptId, 'calc-start', {}, attempt) : c;
   }
 
   calcEnd(user: User, body: unknown): Calc {

@@ -61,9 +61,10 @@ test('the combined calls walk a calc through the same states and history as the 
   const info = claim.body['calc-info'];
   assert.equal(info.command, '/bin/echo');
   assert.equal(Buffer.from(info.parameter_files['in.txt'][0], 'base64').toString(), 'input\n');
-  assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:sending params');
+  // the claim alone: a lost answer must leave an ordinary claim that lapses and is handed out again
+  assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:not start');
 
-  assert.equal(code(await r.call('POST', 'calc-params-complete?start=1', { accept_id: id, site_id: SITE, attempt })), 200);
+  assert.equal(code(await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE, attempt })), 200);
   assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:running');
 
   assert.equal(code(await r.call('POST', 'send-results?calc_end=calc%20end&end_send=1', resultBody(id, attempt))), 200);
@@ -95,7 +96,11 @@ test('combined calls refuse what the separate calls refuse, and change nothing t
 
   const claim = await r.call('GET', `calc-request?site_id=${SITE}&params=1`);
   assert.ok(claim.body['calc-info']);
-  assert.equal(code(await r.call('POST', 'calc-params-complete?start=1', { accept_id: id, site_id: SITE })), 200);
+  assert.equal(code(await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE })), 200);
+  // the same call again (its answer was lost): refused, naming the progress reached
+  const twice = await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE });
+  assert.notEqual(code(twice), 200);
+  assert.match(String(message(twice)), /running/);
 
   // an unknown calc-end result: refused before any file is stored, state unchanged
   const unknown = await r.call('POST', 'send-results?calc_end=finished&end_send=1', resultBody(id));
@@ -123,7 +128,7 @@ test('get-calc-result?wait holds until the results are there, and answers the de
 
   const waiting = r.call('GET', `get-calc-result?accept_id=${id}&wait=10`);
   await r.call('GET', `calc-request?site_id=${SITE}&params=1`);
-  await r.call('POST', 'calc-params-complete?start=1', { accept_id: id, site_id: SITE });
+  await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE });
   const t0 = Date.now();
   assert.equal(code(await r.call('POST', 'send-results?calc_end=calc%20end&end_send=1', resultBody(id))), 200);
   const res = await waiting;
@@ -143,4 +148,21 @@ test('blobs=1 with inline_under keeps small files inline and refers to large one
   assert.match(files['big.bin'].blob, /^[0-9a-f]{64}$/);
   const bad = await r.call('GET', `calc-params?site_id=${SITE}&accept_id=${id}&blobs=1&inline_under=-1`);
   assert.equal(bad.status, 400);
+  assert.match(String(message(bad)), /inline_under/);
+});
+
+test('a lost calc-request?params=1 answer leaves an ordinary claim: it lapses and the calc is handed out again', async (t) => {
+  const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 }, relay: { claimMs: 200 } });
+  const id = (await r.call('POST', 'add-calcinfo?allow=1', calcInfo())).body.errors[0].accept_id as string;
+  const first = await r.call('GET', `calc-request?site_id=${SITE}&lease=1&params=1`);
+  assert.equal(first.body.errors[0].accept_id, id);
+  assert.equal(code(await r.call('GET', `calc-request?site_id=${SITE}&lease=1&params=1`)), '0300');
+  await new Promise((res) => setTimeout(res, 300));
+  const again = await r.call('GET', `calc-request?site_id=${SITE}&lease=1&params=1`);
+  assert.equal(again.body.errors[0].accept_id, id);
+  assert.equal(again.body.errors[0].attempt, first.body.errors[0].attempt + 1);
+  // the first attempt is no longer the holder
+  const stale = await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE, attempt: first.body.errors[0].attempt });
+  assert.notEqual(code(stale), 200);
+  assert.equal(code(await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE, attempt: again.body.errors[0].attempt })), 200);
 });

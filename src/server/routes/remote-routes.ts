@@ -12,13 +12,14 @@ export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
     const site = queryKey(req, 'site_id');
     // `lease=1` (ours): the caller heartbeats (x/heartbeat) and names its attempt on every later call
     const lease = (req.query as Record<string, unknown>)['lease'] === '1';
-    // `params=1` (ours): calc-params in the same call, its calc-info beside the envelope
+    // `params=1` (ours): the calc-info beside the envelope (calc-params' state change comes with
+    // calc-params-complete?params=1, so that a lost answer leaves an ordinary lapsing claim)
     const withParams = flag(req, 'params');
     const refs = refsFrom(req);
     const c = await relay.request(user, site, waitMs(req), clientGone(reply), lease);
     const answer = ok('There is information that can calc', { accept_id: c.acceptId, attempt: c.attempt, ...(lease ? relay.leaseTerms(c) : {}) });
     if (!withParams) return answer;
-    const info = relay.params(user, site, c.acceptId, lease ? c.attempt : undefined, refs);
+    const info = relay.paramsOf(c, refs);
     return reply.type('application/json; charset=utf-8').send(await jsonAnswer(relay.blobs, { ...answer, 'calc-info': info }));
   });
 
@@ -32,8 +33,8 @@ export function remoteRoutes(app: FastifyInstance, relay: Relay): void {
   });
 
   app.post('/mi-distcomp-api/calc-params-complete', async (req) => {
-    // `start=1` (ours): calc-start in the same call
-    relay.simpleStep(caller(req), 'calc-params-complete', req.body, flag(req, 'start'));
+    // `params=1` and `start=1` (ours): calc-params before, calc-start after, in the same call
+    relay.paramsCompleteCombined(caller(req), req.body, { params: flag(req, 'params'), start: flag(req, 'start') });
     return ok('ok');
   });
 
