@@ -7,6 +7,7 @@ import { homedir, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_RELAY_PORT, relayOrigin, BaseUrlError } from '../client/relay-client.ts';
 import type { RetryPolicy } from '../client/retry-policy.ts';
+import { BLOB_MIN_BYTES } from '../protocol/features.ts';
 import { readAgentRules, rulesFromFlags, RulesError, type AgentRules } from './agent-rules.ts';
 
 export class AgentOptionsError extends Error {
@@ -46,6 +47,12 @@ export interface AgentOptions {
   pollIntervalMs: number;
   /** After a second Ctrl+C, time between SIGTERM and SIGKILL to the command's process group, ms. @default 5000 */
   killGraceMs: number;
+  /**
+   * Files at least this large go through the relay's blob endpoints (streamed, verified,
+   * resumable after a cut) when it has them; smaller ones inline as base64, one call less each.
+   * @default 1048576 (1 MiB)
+   */
+  blobMinBytes: number;
   /** A JSON line per event is appended here, when set. @default null */
   logFile: string | null;
   /** The administrator's rules. */
@@ -75,6 +82,7 @@ export interface AgentFlags {
   wait?: string;
   pollInterval?: string;
   killGrace?: string;
+  blobMinBytes?: string;
   logFile?: string;
   clockSkewMs?: string;
 }
@@ -263,6 +271,7 @@ export function compileAgentOptions(a: AgentArgs): AgentOptions {
     pollIntervalMs: f.pollInterval === undefined ? 10_000 : Math.round(positiveNumber(f.pollInterval, '--poll-interval', { min: 0.01 }) * 1000),
     killGraceMs: f.killGrace === undefined ? 5_000 : Math.round(positiveNumber(f.killGrace, '--kill-grace') * 1000),
     logFile: f.logFile === undefined ? null : resolve(f.logFile),
+    blobMinBytes: f.blobMinBytes === undefined ? BLOB_MIN_BYTES : positiveNumber(f.blobMinBytes, '--blob-min-bytes', { integer: true, min: 0 }),
     rules,
     childEnv,
     loginLabel: `distcomp agent ${a.siteId} on ${hostname()}`,

@@ -130,7 +130,7 @@ export function resultUploads(workdir: string, c: Collection, rules: AgentRules)
   const out: ResultUpload[] = [];
   for (const f of c.files) {
     out.push({
-      name: f.name, mimetype1: f.mimetype1, mimetype2: f.mimetype2,
+      name: f.name, mimetype1: f.mimetype1, mimetype2: f.mimetype2, size: f.size,
       open: async () => {
         const o = openResultFile(workdir, f.name, rules.maxResultBytes);
         if (!('fd' in o)) throw new Error(`result file ${f.name} changed after the command ended: ${'refused' in o ? o.refused : 'it is gone'}`);

@@ -21,7 +21,8 @@ export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
  *   From here on the command is never spawned again.
  * - running: the command was spawned (pid recorded).
  * - exited: the command ended (or was never run); the outcome below is final.
- * - ended: calc-end acknowledged.  - sent: send-results acknowledged.  - done: end-send acknowledged.
+ * - ended: calc-end acknowledged (or, with `endWithResults`, to be sent with the results).
+ * - sent: send-results acknowledged.  - done: end-send acknowledged.
  * - abandoned: the relay no longer knows the calc (cancelled by its workflow side), or no longer
  *   counts this agent's lease (it ended the calc while the agent was cut off): nothing more is sent.
  */
@@ -55,6 +56,10 @@ export interface JournalData {
   refusal?: string | null;
   pid?: number;
   outcome?: CalcOutcome;
+  /** The calc-info came with the claim (ours, `combined`): calc-params' step is still to be taken. */
+  paramsWithClaim?: boolean;
+  /** calc-end is to go with send-results (ours, `combined`), not on its own. */
+  endWithResults?: boolean;
   history: { phase: Phase; at: string }[];
 }
 

@@ -6,7 +6,7 @@
 import { CallAborted } from '../client/client-errors.ts';
 import { sleep } from '../client/retry-policy.ts';
 import { newJournal } from './journal.ts';
-import { driveCalc, type CalcContext } from './process-calc.ts';
+import { driveCalc, inputRefs, type CalcContext } from './process-calc.ts';
 import { createWorkdir, workdirPath, WorkdirError } from './workdir.ts';
 
 export interface PollState {
@@ -26,7 +26,8 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
       // the first poll answers at once, so the screen shows at start that the site id and token are good
       const waitS = state.polled ? opts.waitS : 0;
       state.polled = true;
-      ans = await client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal, lease: true });
+      // with a relay that has `combined`, the calc-info comes with the claim (one round trip less)
+      ans = await client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal, lease: true, params: inputRefs(client, opts.blobMinBytes) });
     } catch (err) {
       if (err instanceof CallAborted && lifecycle.drainSignal.aborted) return;
       throw err;
@@ -63,7 +64,7 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
     });
     state.running.add(ans.acceptId);
     try {
-      await driveCalc(ctx, workdir, j, false);
+      await driveCalc(ctx, workdir, j, false, ans.calcInfo);
     } finally {
       state.running.delete(ans.acceptId);
     }

@@ -13,7 +13,7 @@ import { STDERR_FILE, STDOUT_FILE, parseAddCalcInfoBody } from '../protocol/calc
 import { ProtocolError } from '../protocol/errors.ts';
 import type { Progress } from '../protocol/states.ts';
 import { CallAborted, ProtocolFailure } from '../client/client-errors.ts';
-import { isCancelled, isLeaseLost, progressAtLeast, progressNamedIn, type RelayClient, type RemoteCallOptions } from '../client/relay-client.ts';
+import { isCancelled, isLeaseLost, progressAtLeast, progressNamedIn, type RefsPolicy, type RelayClient, type RemoteCallOptions } from '../client/relay-client.ts';
 import { sleep } from '../client/retry-policy.ts';
 import type { AgentEvent } from './agent-events.ts';
 import type { AgentOptions } from './agent-options.ts';
@@ -62,6 +62,30 @@ async function relayStep(ctx: CalcContext, j: JournalData, hb: Heartbeat | null,
     if (p !== null && progressAtLeast(p, target)) {
       ctx.emit({ type: 'step', acceptId: j.acceptId, step, note: `the relay already has it (progress "${p}")` });
       return 'ok';
+    }
+    const why = stopReason(err, hb);
+    if (why !== null && (!(err instanceof CallAborted) || hb?.stopReason)) return { stop: why };
+    if (err instanceof ProtocolFailure) ctx.emit({ type: 'protocol-failure', endpoint: err.endpoint, code: err.code, message: err.protocolMessage, acceptId: j.acceptId });
+    throw err;
+  }
+}
+
+/**
+ * A combined call that may find the relay part-way (an earlier run of this agent took some of
+ * its steps): 'ok', a stop, or the progress the relay named when it refused (the caller goes on
+ * with the separate calls from there).
+ */
+async function relayStepProgress(ctx: CalcContext, j: JournalData, hb: Heartbeat | null, step: string, call: () => Promise<unknown>): Promise<'ok' | { stop: string } | Progress> {
+  if (hb?.stopReason) return { stop: hb.stopReason.reason };
+  try {
+    await call();
+    ctx.emit({ type: 'step', acceptId: j.acceptId, step });
+    return 'ok';
+  } catch (err) {
+    const p = progressNamedIn(err);
+    if (p !== null) {
+      if (progressAtLeast(p, 'got return')) ctx.emit({ type: 'step', acceptId: j.acceptId, step, note: `the relay already has it (progress "${p}")` });
+      return p;
     }
     const why = stopReason(err, hb);
     if (why !== null && (!(err instanceof CallAborted) || hb?.stopReason)) return { stop: why };
@@ -181,18 +205,23 @@ async function afterLostCommand(ctx: CalcContext, j: JournalData, hb: Heartbeat 
  * `fromDisk` = resuming after a restart. Throws client errors that retrying could not fix
  * (network gone, 403): the journal keeps the phase, and the next start of the agent continues.
  */
-export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean): Promise<void> {
+/** How inputs should come: large ones as blob references when the relay has `blobs`. */
+export function inputRefs(client: RelayClient, minBytes: number): RefsPolicy {
+  return client.has('blobs') ? { refs: true, inlineUnder: minBytes } : {};
+}
+
+export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, claimedInfo: Record<string, unknown> | null = null): Promise<void> {
   const hb = start.lease && start.attempt !== null
     ? new Heartbeat({ client: ctx.client, siteId: ctx.opts.siteId, acceptId: start.acceptId, attempt: start.attempt, heartbeatMs: start.lease.heartbeatMs, emit: ctx.emit })
     : null;
   try {
-    await walk(ctx, workdir, start, fromDisk, hb);
+    await walk(ctx, workdir, start, fromDisk, hb, claimedInfo);
   } finally {
     await hb?.stop();
   }
 }
 
-async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, hb: Heartbeat | null): Promise<void> {
+async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, hb: Heartbeat | null, claimedInfo: Record<string, unknown> | null): Promise<void> {
   const { client, opts } = ctx;
   const site = opts.siteId;
   const id = start.acceptId;
@@ -212,25 +241,46 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
     return false;
   };
 
+  const finish = (at: JournalData, o: CalcOutcome): JournalData => {
+    const done = advance(workdir, at, 'done');
+    ctx.emit({ type: 'calc-done', acceptId: id, result: o.result, reason: o.reason });
+    if (o.result === 'calc end' && opts.rules.afterSuccess === 'remove') {
+      removeWorkdir(workdir);
+      ctx.emit({ type: 'workdir-removed', path: workdir });
+    }
+    return done;
+  };
+
   for (;;) {
     if (hb?.stopReason && j.phase !== 'done' && j.phase !== 'abandoned' && j.phase !== 'running' && j.phase !== 'starting') return gone(hb.stopReason.reason);
     switch (j.phase) {
       case 'claimed': {
-        let raw: Record<string, unknown>;
-        const refs = client.features?.has('blobs') ?? false;
-        try {
-          raw = await client.calcParams(site, id, { ...ro, refs });
-        } catch (err) {
-          const why = stopReason(err, hb);
-          if (why !== null) return gone(why);
-          const p = progressNamedIn(err);
-          if (p !== null) {
-            return gone(`calc-params was answered before (progress "${p}") but the answer never reached this agent, so the calc's input is lost; cancel it from the workflow side (cancel-wait-calc with delete=force)`);
+        const fetchParams = async (): Promise<{ info: Record<string, unknown> } | { stop: string }> => {
+          try {
+            return { info: await client.calcParams(site, id, { ...ro, ...inputRefs(client, opts.blobMinBytes) }) };
+          } catch (err) {
+            const why = stopReason(err, hb);
+            if (why !== null) return { stop: why };
+            const p = progressNamedIn(err);
+            if (p !== null) {
+              return { stop: `calc-params was answered before (progress "${p}") but the answer never reached this agent, so the calc's input is lost; cancel it from the workflow side (cancel-wait-calc with delete=force)` };
+            }
+            throw err;
           }
-          throw err;
-        }
-        const p = prepare(ctx, workdir, raw);
+        };
+        // the calc-info that came with the claim (`combined`), else calc-params (also after a restart)
+        let withClaim = claimedInfo !== null;
+        const got = claimedInfo !== null ? { info: claimedInfo } : await fetchParams();
+        if ('stop' in got) return gone(got.stop);
+        const p = prepare(ctx, workdir, got.info);
         let refusal = p.refusal;
+        if (withClaim && p.downloads.length > 0) {
+          // large inputs take a while: calc-params' step first, so that meanwhile the workflow
+          // side sees `sending params` and the 30-minute rule for unstarted calcs is over
+          const again = await fetchParams();
+          if ('stop' in again) return gone(again.stop);
+          withClaim = false;
+        }
         // large inputs stream from the relay, verified and resumable (also across a restart:
         // the journal stays `claimed` until every input is in place)
         for (const d of p.downloads) {
@@ -243,12 +293,19 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
             break;
           }
         }
-        j = advance(workdir, j, 'params', { calc: p.calc, refusal });
+        j = advance(workdir, j, 'params', { calc: p.calc, refusal, ...(withClaim ? { paramsWithClaim: true } : {}) });
         break;
       }
       case 'params': {
-        if (!await step('calc-params-complete', 'complete send', () => client.calcParamsComplete(site, id, ro))) return;
-        if (!await step('calc-start', 'running', () => client.calcStart(site, id, ro))) return;
+        if (client.has('combined')) {
+          // calc-params' step too when the calc-info came with the claim; after a lost answer
+          // the relay names the progress it reached, and `running` counts as done
+          const combined = { params: j.paramsWithClaim === true, start: true };
+          if (!await step('calc-params-complete + calc-start', 'running', () => client.calcParamsComplete(site, id, { ...ro, combined }))) return;
+        } else {
+          if (!await step('calc-params-complete', 'complete send', () => client.calcParamsComplete(site, id, ro))) return;
+          if (!await step('calc-start', 'running', () => client.calcStart(site, id, ro))) return;
+        }
         j = advance(workdir, j, 'starting');
         break;
       }
@@ -282,6 +339,12 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
       }
       case 'exited': {
         const o = outcome as CalcOutcome;
+        if (client.has('combined') && !hasBlobResults(client, workdir, j, opts)) {
+          // calc-end goes with send-results (`combined`): one call from `running` to `got return`.
+          // Not when results go up as blobs first: the workflow side is to see `calc end` meanwhile.
+          j = advance(workdir, j, 'ended', { endWithResults: true });
+          break;
+        }
         if (!await step(`calc-end (${o.result})`, 'calc end', () => client.calcEnd(site, id, o.result, ro))) return;
         j = advance(workdir, j, 'ended');
         break;
@@ -290,16 +353,32 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
         const names = j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE];
         const c = collectResults(workdir, names, opts.rules);
         let uploads = resultUploads(workdir, c, opts.rules);
-        if (client.features?.has('blobs') ?? false) {
-          // each result streams up on its own, verified and resumable; send-results then names them
+        if (client.has('blobs')) {
+          // each large result streams up on its own, verified and resumable; send-results then names them
           try {
-            uploads = await asBlobReferences(client, uploads, ro.signal);
+            uploads = await asBlobReferences(client, uploads, opts.blobMinBytes, ro.signal);
           } catch (err) {
             const why = stopReason(err, hb);
             if (why !== null) return gone(why);
             throw err;
           }
         }
+        const o = outcome ?? abnormal('unknown');
+        const withEnd = j.endWithResults === true;
+        if (client.has('combined')) {
+          const combined = { ...(withEnd ? { calcEnd: o.result } : {}), endSend: true };
+          const name = `${withEnd ? 'calc-end + ' : ''}send-results + end-send`;
+          const sent = await relayStepProgress(ctx, j, hb, name, () => client.sendResults(site, id, uploads, { ...ro, combined }));
+          if (typeof sent === 'object' && 'stop' in sent) return gone(sent.stop);
+          if (sent === 'ok' || progressAtLeast(sent, 'got return')) {
+            ctx.emit({ type: 'results', acceptId: id, sent: c.files.map((f) => f.name), missing: c.missing, refused: c.refused });
+            finish(j, o);
+            return;
+          }
+          // the relay is part-way (an earlier run of this agent, or a lost answer, took a step):
+          // go on with the separate calls from where it is
+        }
+        if (withEnd && !await step(`calc-end (${o.result})`, 'calc end', () => client.calcEnd(site, id, o.result, ro))) return;
         if (!await step('send-results', 'getting return', () => client.sendResults(site, id, uploads, ro))) return;
         ctx.emit({ type: 'results', acceptId: id, sent: c.files.map((f) => f.name), missing: c.missing, refused: c.refused });
         j = advance(workdir, j, 'sent');
@@ -307,13 +386,7 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
       }
       case 'sent': {
         if (!await step('end-send', 'got return', () => client.endSend(site, id, ro))) return;
-        j = advance(workdir, j, 'done');
-        const o = outcome ?? abnormal('unknown');
-        ctx.emit({ type: 'calc-done', acceptId: id, result: o.result, reason: o.reason });
-        if (o.result === 'calc end' && opts.rules.afterSuccess === 'remove') {
-          removeWorkdir(workdir);
-          ctx.emit({ type: 'workdir-removed', path: workdir });
-        }
+        j = finish(j, outcome ?? abnormal('unknown'));
         return;
       }
       case 'done':
@@ -324,11 +397,18 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
   }
 }
 
-/** Uploads the collected result files as blobs; the small error entries stay inline. */
-async function asBlobReferences(client: RelayClient, uploads: ResultUpload[], signal: AbortSignal | undefined): Promise<ResultUpload[]> {
+/** Whether some result file is large enough to go up as a blob before send-results. */
+function hasBlobResults(client: RelayClient, workdir: string, j: JournalData, opts: AgentOptions): boolean {
+  if (!client.has('blobs')) return false;
+  const c = collectResults(workdir, j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE], opts.rules);
+  return c.files.some((f) => f.size >= opts.blobMinBytes);
+}
+
+/** Uploads the large result files as blobs; small files and the error entries stay inline. */
+async function asBlobReferences(client: RelayClient, uploads: ResultUpload[], minBytes: number, signal: AbortSignal | undefined): Promise<ResultUpload[]> {
   const out: ResultUpload[] = [];
   for (const u of uploads) {
-    if (!('open' in u)) {
+    if (!('open' in u) || (u.size !== undefined && u.size < minBytes)) {
       out.push(u);
       continue;
     }

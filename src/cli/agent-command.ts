@@ -31,6 +31,7 @@ export function agentCommand(): Command {
     .option('--poll-interval <seconds>', 'pause between polls of a relay without long polling; default 10')
     .option('--kill-grace <seconds>', 'after a second Ctrl+C or a cancel from the workflow side, SIGTERM then SIGKILL after this long; default 5')
     .option('--log-file <file>', 'also append one JSON line per event to this file')
+    .option('--blob-min-bytes <n>', 'files of at least this many bytes travel as blobs (streamed, verified, resumable) when the relay has them; default 1048576')
     // tests only: the fault suite runs an agent whose wall clock is an hour off
     .addOption(new Option('--clock-skew-ms <ms>', 'offset this process\'s wall clock (tests)').hideHelp())
     .addHelpText('after', `

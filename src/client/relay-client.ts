@@ -86,6 +86,23 @@ export interface ClaimedCalc {
   /** The lease, when asked for and the relay grants leases (ours); null otherwise. */
   lease: LeaseTerms | null;
   message: string;
+  /**
+   * The calc-info, when asked for with `params` and the relay has the `combined` feature (ours);
+   * the calc is still `not start`: calcParamsComplete() with `params` takes calc-params' step.
+   */
+  calcInfo: Record<string, unknown> | null;
+}
+
+/** Which inputs come as blob references (the `blobs` feature): those of at least this many bytes. */
+export interface RefsPolicy {
+  refs?: boolean;
+  /** With `refs`: files under this size stay inline (base64). @default 0 (all are references) */
+  inlineUnder?: number;
+}
+
+function refsQuery(o: RefsPolicy): Record<string, string> {
+  if (!o.refs) return {};
+  return o.inlineUnder ? { blobs: '1', inline_under: String(o.inlineUnder) } : { blobs: '1' };
 }
 
 /** Options of remote-side calls: a lease-aware poller names its attempt on each. */
@@ -415,12 +432,14 @@ export class RelayClient {
    * Answers "0300" as `{kind:'idle'}`; throws ProtocolFailure for any other code
    * (e.g. "400": unknown site id).
    */
-  async calcRequest(siteId: string, opts: { waitS?: number; lease?: boolean } & CallOptions = {}): Promise<ClaimedCalc | NoCalc> {
+  async calcRequest(siteId: string, opts: { waitS?: number; lease?: boolean; params?: RefsPolicy | null } & CallOptions = {}): Promise<ClaimedCalc | NoCalc> {
     const query: Record<string, string> = { site_id: siteId };
     const hold = opts.waitS !== undefined && opts.waitS > 0 && this.longPoll;
     if (hold) query['wait'] = String(opts.waitS);
     // ours; a deployed relay ignores an unknown query key (and answers without lease terms)
     if (opts.lease) query['lease'] = '1';
+    const withParams = opts.params != null && this.has('combined');
+    if (withParams) Object.assign(query, { params: '1', ...refsQuery(opts.params as RefsPolicy) });
     const c: Call = { method: 'GET', endpoint: 'calc-request', query, holdMs: hold ? (opts.waitS as number) * 1000 : 0 };
     const a = await this.call(c, opts);
     const entry = firstEntry(a.json);
@@ -429,7 +448,14 @@ export class RelayClient {
     const id = e['accept_id'];
     if (typeof id !== 'string' || id === '') throw new BadAnswer(c.endpoint, a.status, 'code 200 without an accept_id');
     const attempt = typeof e['attempt'] === 'number' ? e['attempt'] : null;
-    return { kind: 'calc', acceptId: id, attempt, lease: opts.lease ? leaseTermsOf(e) : null, message: e.message };
+    const ci = withParams ? (a.json as Record<string, unknown>)['calc-info'] : undefined;
+    const calcInfo = typeof ci === 'object' && ci !== null && !Array.isArray(ci) ? ci as Record<string, unknown> : null;
+    return { kind: 'calc', acceptId: id, attempt, lease: opts.lease ? leaseTermsOf(e) : null, message: e.message, calcInfo };
+  }
+
+  /** Whether the relay announced this extension on its last answer. */
+  has(feature: string): boolean {
+    return this.featureSet?.has(feature) ?? false;
   }
 
   /**
@@ -437,9 +463,8 @@ export class RelayClient {
    * `sending params`. With `refs` (relays with the `blobs` feature) file contents come as
    * `{blob, size, mimetype1, mimetype2}` references to download with downloadBlob().
    */
-  async calcParams(siteId: string, acceptId: string, o: RemoteCallOptions & { refs?: boolean } = {}): Promise<Record<string, unknown>> {
-    const query: Record<string, string> = { site_id: siteId, accept_id: acceptId };
-    if (o.refs) query['blobs'] = '1';
+  async calcParams(siteId: string, acceptId: string, o: RemoteCallOptions & RefsPolicy = {}): Promise<Record<string, unknown>> {
+    const query: Record<string, string> = { site_id: siteId, accept_id: acceptId, ...refsQuery(o) };
     if (o.attempt != null) query['attempt'] = String(o.attempt);
     const c: Call = { method: 'GET', endpoint: 'calc-params', query };
     const a = await this.call(c, o);
@@ -450,15 +475,21 @@ export class RelayClient {
     throw new BadAnswer(c.endpoint, a.status, 'no calc-info object in the answer');
   }
 
-  private step(endpoint: string, siteId: string, acceptId: string, extra: Record<string, string>, o: RemoteCallOptions = {}): Promise<EnvelopeEntry> {
+  private step(endpoint: string, siteId: string, acceptId: string, extra: Record<string, string>, o: RemoteCallOptions = {}, query?: Record<string, string>): Promise<EnvelopeEntry> {
     const json: Record<string, string | number> = { accept_id: acceptId, site_id: siteId, ...extra };
     if (o.attempt != null) json['attempt'] = o.attempt;
-    return this.envelopeCall({ method: 'POST', endpoint, json }, o);
+    return this.envelopeCall({ method: 'POST', endpoint, json, ...(query ? { query } : {}) }, o);
   }
 
-  /** POST calc-params-complete: `sending params` → `complete send`. */
-  calcParamsComplete(siteId: string, acceptId: string, o?: RemoteCallOptions): Promise<EnvelopeEntry> {
-    return this.step('calc-params-complete', siteId, acceptId, {}, o);
+  /**
+   * POST calc-params-complete: `sending params` → `complete send`. With `combined` (a relay
+   * with that feature; ours): `params` takes calc-params' step first (`not start` → `sending
+   * params`, for a calc whose calc-info came with its claim) and `start` calc-start's after
+   * (→ `running`).
+   */
+  calcParamsComplete(siteId: string, acceptId: string, o: RemoteCallOptions & { combined?: { params: boolean; start: boolean } } = {}): Promise<EnvelopeEntry> {
+    const q = o.combined ? { ...(o.combined.params ? { params: '1' } : {}), ...(o.combined.start ? { start: '1' } : {}) } : undefined;
+    return this.step('calc-params-complete', siteId, acceptId, {}, o, q);
   }
 
   /** POST calc-start: `complete send` → `running`. */
@@ -475,10 +506,12 @@ export class RelayClient {
    * POST send-results: the result files, streamed (file contents are base64-encoded on the
    * fly). Names the relay did not ask for are dropped by it (listed in the answer's `ignored`).
    */
-  sendResults(siteId: string, acceptId: string, files: readonly ResultUpload[], o: RemoteCallOptions = {}): Promise<EnvelopeEntry> {
+  sendResults(siteId: string, acceptId: string, files: readonly ResultUpload[], o: RemoteCallOptions & { combined?: { calcEnd?: 'calc end' | 'abnormal'; endSend: boolean } } = {}): Promise<EnvelopeEntry> {
     const fields: Record<string, string | number> = { accept_id: acceptId, site_id: siteId };
     if (o.attempt != null) fields['attempt'] = o.attempt;
-    return this.envelopeCall({ method: 'POST', endpoint: 'send-results', stream: () => sendResultsBody(fields, files) }, o);
+    // ours (`combined`): calc-end before and end-send after, in the same call
+    const query = o.combined ? { ...(o.combined.calcEnd ? { calc_end: o.combined.calcEnd } : {}), ...(o.combined.endSend ? { end_send: '1' } : {}) } : undefined;
+    return this.envelopeCall({ method: 'POST', endpoint: 'send-results', stream: () => sendResultsBody(fields, files), ...(query ? { query } : {}) }, o);
   }
 
   /** POST end-send: → `got return`; the workflow side may now fetch the results. */

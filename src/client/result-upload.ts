@@ -14,6 +14,8 @@ export type ResultUpload =
       mimetype2: string;
       /** Opens the file's bytes afresh (called once per try, so a retried upload re-reads it). */
       open: () => Promise<AsyncIterable<Uint8Array>>;
+      /** Its size when known, bytes (small files go inline rather than as blobs). */
+      size?: number;
     };
 
 const enc = (s: string): Buffer => Buffer.from(s, 'utf8');

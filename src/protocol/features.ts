@@ -14,3 +14,9 @@ export const FEATURES = ['long-poll', 'login', 'lease', 'blobs', 'combined'] as 
 export type Feature = (typeof FEATURES)[number];
 
 export const FEATURES_HEADER_VALUE = FEATURES.join(',');
+
+/**
+ * Files at least this large travel as blobs (x/blobs, streamed, verified, resumable) when the
+ * relay has the `blobs` feature; smaller ones inline as base64, which saves a round trip each.
+ */
+export const BLOB_MIN_BYTES = 1024 * 1024;

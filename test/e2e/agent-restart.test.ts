@@ -69,7 +69,7 @@ const t = setInterval(() => {
     await until('the command to start', () => existsSync(started));
     await relay.kill9();
     writeFileSync(release, '');
-    await a.waitFor(/network failure \(calc-end: .*ECONNREFUSED.*retry 2\/200/);
+    await a.waitFor(/network failure \((calc-end|send-results): .*ECONNREFUSED.*retry 2\/200/);
     await relay.restart();
     const r = await awaitResult(wf, id);
     assert.equal(r.status, 'completed');
@@ -89,13 +89,13 @@ const t = setInterval(() => {
     await relay.kill9();
     writeFileSync(release, '');
     const journal = join(calcBase, id, '.distcomp-journal.json');
-    await until('the journal to record the end of the command', () => /"phase": "exited"/.test(readFileSync(journal, 'utf8')));
-    await a.waitFor(/network failure \(calc-end/);
+    await until('the journal to record the end of the command', () => /"phase": "(exited|ended)"/.test(readFileSync(journal, 'utf8')));
+    await a.waitFor(/network failure \((calc-end|send-results)/);
     await a.kill9();
     const resultBefore = readFileSync(join(calcBase, id, 'result.txt'), 'utf8');
     await relay.restart();
     const b = agent();
-    await b.waitFor(new RegExp(`resume accept_id ${id} from step "exited"`));
+    await b.waitFor(new RegExp(`resume accept_id ${id} from step "(exited|ended)"`));
     const r = await awaitResult(wf, id);
     assert.equal(r.status, 'completed');
     assert.equal(text(r.files['result.txt']), resultBefore, 'the result of the first (only) run');

@@ -97,7 +97,7 @@ export class FaultRig {
 
   /** An agent that reaches the relay through the proxy. */
   startAgent(extra: string[] = [], calcBase = this.calcBase): AgentProcess {
-    const a = new AgentProcess([SITE, this.proxy.url, `calc_base:${calcBase}`, 'retry:600,0.1', '--rules', this.rules, '--kill-grace', '1', '--wait', '2', ...extra],
+    const a = new AgentProcess([SITE, this.proxy.url, `calc_base:${calcBase}`, 'retry:600,0.1', '--rules', this.rules, '--kill-grace', '1', '--wait', '2', '--blob-min-bytes', String(64 * 1024), ...extra],
       { env: { ...process.env, DISTCOMP_TOKEN: this.relay.token() } });
     this.agents.push(a);
     return a;
