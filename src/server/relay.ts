@@ -91,8 +91,43 @@ export class Relay {
   }
 
   private logChange(c: Calc, user: User | null, from: string, event: string): void {
-    this.log.info({ acceptId: c.acceptId, siteId: c.site, user: user?.name, from, progress: c.progress, status: c.status, event }, 'calc state change');
-    this.hub.notify(calcKey(c.acceptId));
+    const tell = (): void => {
+      this.log.info({ acceptId: c.acceptId, siteId: c.site, user: user?.name, from, progress: c.progress, status: c.status, event }, 'calc state change');
+      this.hub.notify(calcKey(c.acceptId));
+    };
+    if (this.afterCommit) this.afterCommit.push(tell);
+    else tell();
+  }
+
+  /** Log lines and wake-ups of the state changes inside atomically(), told once they committed. */
+  private afterCommit: (() => void)[] | null = null;
+
+  /** Refusals recorded inside atomically(), written after it ends: a refusal rolls the rest back, not itself. */
+  private refusals: (() => void)[] | null = null;
+
+  private recordRefusal(acceptId: string, userId: number, detail: Record<string, unknown>): void {
+    const write = (): void => this.store.recordRefusal(acceptId, userId, 'refused', detail);
+    if (this.refusals) this.refusals.push(write);
+    else write();
+  }
+
+  /** Several steps as one transaction (the combined calls): all or nothing, one commit. */
+  private atomically<T>(fn: () => T): T {
+    if (this.afterCommit) return fn();
+    const told: (() => void)[] = [];
+    const refused: (() => void)[] = [];
+    this.afterCommit = told;
+    this.refusals = refused;
+    let r: T;
+    try {
+      r = this.store.atomically(fn);
+    } finally {
+      this.afterCommit = null;
+      this.refusals = null;
+      for (const write of refused) write();
+    }
+    for (const tell of told) tell();
+    return r;
   }
 
   /** Lease settings, from the INI as it is now (an operator's edit takes effect at once). */
@@ -320,7 +355,7 @@ export class Relay {
   private remoteGone(user: User, siteId: string, acceptId: string, endpoint: string, attempt?: number): ProtocolError {
     const any = this.store.getCalcAnyState(acceptId, user.id);
     if (any && any.site === siteId && any.deleteReason === 'cancelled') {
-      this.store.recordRefusal(acceptId, user.id, 'refused', { endpoint, attempt: attempt ?? null, why: 'cancelled' });
+      this.recordRefusal(acceptId, user.id, { endpoint, attempt: attempt ?? null, why: 'cancelled' });
       return Errors.remoteCancelled(acceptId, siteId);
     }
     if (any && any.site === siteId && attempt !== undefined) {
@@ -331,7 +366,7 @@ export class Relay {
   }
 
   private refuseLease(user: User, c: Calc, endpoint: string, attempt: number, why: string): ProtocolError {
-    this.store.recordRefusal(c.acceptId, user.id, 'refused', { endpoint, attempt, why });
+    this.recordRefusal(c.acceptId, user.id, { endpoint, attempt, why });
     this.log.info({ acceptId: c.acceptId, siteId: c.site, user: user.name, attempt, currentAttempt: c.attempt, endpoint, why, event: 'stale lease refused' }, 'call refused');
     return Errors.leaseLost(endpoint, c.acceptId, attempt, why, { attempt: c.attempt, progress: c.progress, status: c.status });
   }
@@ -425,13 +460,15 @@ export class Relay {
    */
   paramsCompleteCombined(user: User, body: unknown, also: { params: boolean; start: boolean }): Calc {
     const { acceptId, siteId, attempt } = this.remoteIds(body);
-    if (also.params) {
-      // the lease holder may repeat this call after a lost answer, as it may repeat calc-params
-      const c = this.remoteCalc(user, siteId, acceptId, 'calc-params', attempt);
-      if (c.progress === 'not start') this.step(user, siteId, acceptId, 'calc-params', {}, attempt);
-    }
-    const c = this.step(user, siteId, acceptId, 'calc-params-complete', {}, attempt);
-    return also.start ? this.step(user, siteId, acceptId, 'calc-start', {}, attempt) : c;
+    return this.atomically(() => {
+      if (also.params) {
+        // the lease holder may repeat this call after a lost answer, as it may repeat calc-params
+        const c = this.remoteCalc(user, siteId, acceptId, 'calc-params', attempt);
+        if (c.progress === 'not start') this.step(user, siteId, acceptId, 'calc-params', {}, attempt);
+      }
+      const c = this.step(user, siteId, acceptId, 'calc-params-complete', {}, attempt);
+      return also.start ? this.step(user, siteId, acceptId, 'calc-start', {}, attempt) : c;
+    });
   }
 
   calcEnd(user: User, body: unknown): Calc {
@@ -461,9 +498,11 @@ export class Relay {
         if (!b) return { name: f.name, direction: 'out', sha256: null, size: 0, mime1: f.mime1, mime2: f.mime2 };
         return { name: f.name, direction: 'out', sha256: b.sha256, size: b.size, mime1: f.mime1, mime2: f.mime2 };
       });
-      if (endStatus !== null) this.step(user, siteId, acceptId, 'calc-end', { status: endStatus }, attempt);
-      const sent = this.step(user, siteId, acceptId, 'send-results', { outputs }, attempt);
-      return { calc: also.endSend ? this.step(user, siteId, acceptId, 'end-send', {}, attempt) : sent, ignored };
+      return this.atomically(() => {
+        if (endStatus !== null) this.step(user, siteId, acceptId, 'calc-end', { status: endStatus }, attempt);
+        const sent = this.step(user, siteId, acceptId, 'send-results', { outputs }, attempt);
+        return { calc: also.endSend ? this.step(user, siteId, acceptId, 'end-send', {}, attempt) : sent, ignored };
+      });
     });
   }
 

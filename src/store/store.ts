@@ -171,5 +171,10 @@ export interface Store {
   /** Whether any file row refers to this blob. */
   blobInUse(sha256: string): boolean;
   events(acceptId: string): CalcEvent[];
+  /**
+   * Runs `fn` (synchronous store calls only) as one transaction: all its changes commit
+   * together, or none when it throws.
+   */
+  atomically<T>(fn: () => T): T;
   close(): void;
 }

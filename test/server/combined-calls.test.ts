@@ -164,5 +164,8 @@ test('a lost calc-request?params=1 answer leaves an ordinary claim: it lapses an
   // the first attempt is no longer the holder
   const stale = await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE, attempt: first.body.errors[0].attempt });
   assert.notEqual(code(stale), 200);
+  // the refusal is recorded although the combined call's transaction rolled back
+  assert.ok(history(r.dataDir, id).some((h) => h.startsWith('refused: not start -> not start')), history(r.dataDir, id).join('\n'));
+  assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:not start');
   assert.equal(code(await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE, attempt: again.body.errors[0].attempt })), 200);
 });

@@ -312,6 +312,11 @@ export class SqliteStore implements Store {
     }));
   }
 
+  atomically<T>(fn: () => T): T {
+    // the store's own transactions inside become savepoints of this one
+    return this.db.transaction(fn).immediate();
+  }
+
   close(): void {
     this.db.close();
   }
