@@ -85,7 +85,11 @@ test('SIGKILL under a stream of registrations: every acknowledged one survives',
     }
   };
   const workers = Array.from({ length: 4 }, worker);
-  await new Promise((ok) => setTimeout(ok, 700));
+  // killed in the middle of the stream: once a good number were acknowledged (a loaded machine
+  // takes longer to get there), plus a moment so that the kill lands mid-request
+  const until = Date.now() + 20_000;
+  while (acked.length < 20 && Date.now() < until) await new Promise((ok) => setTimeout(ok, 20));
+  await new Promise((ok) => setTimeout(ok, 50 + Math.random() * 100));
   await srv.kill('SIGKILL');
   stop = true;
   await Promise.all(workers);

@@ -15,9 +15,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeIni } from './relay-in-process.ts';
+import { CLI, spawnServer, type ServerProcess } from './server-process.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
-export const CLI = join(REPO, 'dist', 'cli', 'main.js');
+export { CLI };
 
 export interface CliResult {
   code: number | null;
@@ -97,7 +98,9 @@ export class RelayProcess {
     if (!this.child?.pid) throw new Error('the relay is not running');
     return this.child.pid;
   }
+  /** What earlier runs printed. */
   private output = '';
+  private server: ServerProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
 
   private constructor(private readonly o: RelayProcessOptions) {
@@ -139,9 +142,9 @@ export class RelayProcess {
     return t;
   }
 
-  /** Everything the server printed so far. */
+  /** Everything the server printed so far (across restarts). */
   logs(): string {
-    return this.output;
+    return this.output + (this.server?.output() ?? '');
   }
 
   get running(): boolean {
@@ -151,37 +154,28 @@ export class RelayProcess {
   /** Starts the server (again), on the same data dir and, once known, the same port. */
   async restart(): Promise<void> {
     if (this.child) throw new Error('relay already running');
-    const child = spawn(process.execPath, [CLI, 'server', '--config', this.iniPath, '--data-dir', this.dataDir, '--port', String(this.port)], {
-      env: this.o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    let server: ServerProcess;
+    try {
+      server = await spawnServer(this.iniPath, this.dataDir, this.port, [], [], this.o.env ?? process.env);
+    } catch (err) {
+      this.output += (err as Error).message;
+      throw err;
+    }
+    const child = server.child;
     this.child = child;
-    this.exited = new Promise((res) => child.once('exit', () => {
-      if (this.child === child) this.child = null;
-      res();
-    }));
-    const url = await new Promise<string>((res, rej) => {
-      let buf = '';
-      const timer = setTimeout(() => rej(new Error(`relay did not start in 15 s:\n${this.output}`)), 15_000);
-      const onData = (d: Buffer): void => {
-        const s = d.toString();
-        this.output += s;
-        buf += s;
-        // the server always prints this line on stderr, whatever its log level
-        const m = /listening on (https?:\/\/\S+)/.exec(buf);
-        if (m) {
-          clearTimeout(timer);
-          res(m[1] as string);
-        }
+    this.server = server;
+    this.exited = new Promise((res) => {
+      const gone = (): void => {
+        if (this.child === child) this.child = null;
+        this.output += server.output();
+        if (this.server === server) this.server = null;
+        res();
       };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        rej(new Error(`relay exited with ${String(code)} before listening:\n${this.output}`));
-      });
+      if (child.exitCode !== null || child.signalCode !== null) gone();
+      else child.once('exit', gone);
     });
-    this.url = url;
-    this.port = Number(new URL(url).port);
+    this.url = server.url;
+    this.port = Number(new URL(server.url).port);
   }
 
   /** Stops the server with a signal and waits for it to exit. */

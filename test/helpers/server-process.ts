@@ -1,4 +1,5 @@
 // The relay as a separate process (`node dist/cli/main.js server`), for tests that kill it.
+// RelayProcess (relay-process.ts) builds on it with a data dir, users and tokens of its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +15,9 @@ export interface ServerProcess {
 }
 
 /** Starts the server and resolves once it logs "relay listening" (with the URL). */
-export async function spawnServer(iniPath: string, dataDir: string, port = 0, extra: string[] = [], nodeArgs: string[] = []): Promise<ServerProcess> {
+export async function spawnServer(iniPath: string, dataDir: string, port = 0, extra: string[] = [], nodeArgs: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...nodeArgs, CLI, 'server', '--config', iniPath, '--data-dir', dataDir, '--port', String(port), ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -26,6 +27,7 @@ export async function spawnServer(iniPath: string, dataDir: string, port = 0, ex
     }, 15_000);
     const onData = (d: Buffer): void => {
       out += d.toString();
+      // the server always prints this line on stderr, whatever its log level
       const m = /listening on (https?:\/\/\S+)/.exec(out);
       if (m?.[1]) {
         clearTimeout(timer);
