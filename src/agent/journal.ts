@@ -71,11 +71,13 @@ export function journalPath(workdir: string): string {
  * Phases written with fsync. A rename is atomic, and the page cache survives a killed process,
  * so without fsync the journal is exact after `kill -9`; fsync adds safety against power loss
  * only. It costs ~2.7 ms per write on ext4 here, so it is spent where a power loss would lose
- * something that cannot be redone: from `exited` on (the command's results are ready; a rerun
- * would be wrong). Before that, a power loss has killed the command anyway; the journal then
- * at worst says `params`, and the calc starts again from there.
+ * something that cannot be redone: `exited` (the command's results are ready; a rerun would be
+ * wrong). Before that, a power loss has killed the command anyway; the journal then at worst
+ * says `params`, and the calc starts again from there. After it, every step is a call the relay
+ * recognises when it is made again (it names the progress it already reached), so a journal
+ * that went back to `exited` only repeats calls.
  */
-const DURABLE: ReadonlySet<Phase> = new Set(['exited', 'ended', 'sent', 'done', 'abandoned']);
+const DURABLE: ReadonlySet<Phase> = new Set(['exited']);
 
 /** Writes the journal atomically: temp file, (fsync,) rename over the old one. */
 export function writeJournal(workdir: string, data: JournalData): void {

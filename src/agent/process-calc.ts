@@ -342,7 +342,8 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
         if (client.has('combined') && !hasBlobResults(client, workdir, j, opts)) {
           // calc-end goes with send-results (`combined`): one call from `running` to `got return`.
           // Not when results go up as blobs first: the workflow side is to see `calc end` meanwhile.
-          j = advance(workdir, j, 'ended', { endWithResults: true });
+          // Nothing to journal: a restart at `exited` takes the same decision again.
+          j = { ...j, phase: 'ended', endWithResults: true };
           break;
         }
         if (!await step(`calc-end (${o.result})`, 'calc end', () => client.calcEnd(site, id, o.result, ro))) return;

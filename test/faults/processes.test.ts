@@ -4,6 +4,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { FaultRig } from '../helpers/fault-rig.ts';
 import type { AgentProcess } from '../helpers/agent-process.ts';
 
@@ -95,6 +97,9 @@ describe('faults: kill -9 of the relay and of the agent', { timeout: 240_000 }, 
   it('agent killed during the run, then restarted: it reconciles, reports abnormal (exit status unknown), never reruns', async () => {
     const id = await rig.submit('sleep 1.5; echo ok > out.txt');
     await rig.until('the command to run', () => rig.runs().has(id));
+    // the agent journals the pid right after the spawn: killed in that instant (the command may
+    // already be running), the restarted agent cannot wait for the orphan; not what this tests
+    await rig.until('the pid in the journal', () => /"phase": "running"/.test(readFileSync(join(rig.workdir(id), '.distcomp-journal.json'), 'utf8')));
     await agent.kill9();
     agent = rig.startAgent();
     const r = await rig.ended(id);
@@ -132,7 +137,7 @@ describe('faults: kill -9 of the relay and of the agent', { timeout: 240_000 }, 
     // the killed agent's last request may still reach the relay when the link resumes (it was
     // whole in the proxy) and end the calc; the restarted agent resumes either way, and finds
     // the relay at or past where its journal stands
-    await agent.waitFor(/resume accept_id .* from step "(exited|ended)"/, 10_000);
+    await agent.waitFor(/resume accept_id .* from step "(exited|ended)"/, 90_000); // generous: see above
     const r = await rig.ended(id);
     assert.equal(r.status, 'completed', agent.stdout);
     const files = await rig.wf.getCalcResult(id);
