@@ -46,6 +46,10 @@ export class ControlMaster {
       '-o', `ServerAliveInterval=${o.aliveIntervalS}`,
       '-o', `ServerAliveCountMax=${o.aliveCountMax}`,
       '-o', `ConnectTimeout=${o.connectTimeoutS}`,
+      // Nothing of this method needs the agent or X11 on the external computer; a config that
+      // forwards them by default would hand them over (and cost a request per session).
+      '-o', 'ForwardAgent=no',
+      '-o', 'ForwardX11=no',
     );
     return args;
   }
