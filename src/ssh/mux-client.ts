@@ -78,7 +78,17 @@ export function muxRequest(socketPath: string, request: MuxRequest, timeoutMs = 
             return finish({ ok: false, reason: 'not an OpenSSH control socket of protocol version 4' });
           }
           helloSeen = true;
-          socket.write(message(request === 'alive' ? MUX_C_ALIVE_CHECK : MUX_C_TERMINATE, requestId));
+          if (request === 'alive') {
+            socket.write(message(MUX_C_ALIVE_CHECK, requestId));
+            continue;
+          }
+          // Terminate: once the request is in the master's socket buffer it will be acted on
+          // (the master reads requests in order, before it notices our end closing), so do not
+          // wait the 10-15 ms it takes to shut the connection down and exit.
+          socket.write(message(MUX_C_TERMINATE, requestId), (err) => {
+            if (err) finish({ ok: false, reason: err.message });
+            else finish({ ok: true });
+          });
           continue;
         }
         if (length < 8 || body.readUInt32BE(4) !== requestId) return finish({ ok: false, reason: 'answer to another request' });
