@@ -2,7 +2,8 @@
 // (the remote user's login shell is /bin/sh, so no startup files blur the figures):
 //  - wall time of a no-op job (one small input, program C `true`), median of RUNS, beside the
 //    deployed sequence done by hand (ssh mkdir; rsync -av -L per input; ssh run; rsync -av
-//    back: a new connection each) and a single `ssh HOST true`;
+//    back: a new connection each) and a single `ssh HOST true`; then, from extra runs with
+//    --verbose, when each of its steps started, beside `node -e 0` (Node alone);
 //  - transfer of a 1 GiB input (program C removes it, so the fetch is small) beside plain
 //    `rsync -a FILE HOST:DIR/` of the same file over a fresh connection.
 // Targets (issue 5): no-op job <= 0.35 x deployed sequence; transfer >= 0.8 x plain rsync.
@@ -82,6 +83,29 @@ try {
       bench: 'ssh', case: 'noop-job-persistent-connection', runs: warm.length, ours_ms: round(warmMs), deployed_sequence_ms: noop.deployed_sequence_ms,
       ratio: Math.round((warmMs / noop.deployed_sequence_ms) * 1000) / 1000, target_max_ratio: 0.35, meets_target: warmMs / noop.deployed_sequence_ms <= 0.35,
       note: 'with --persist, each run after the first reuses the connection the previous run left open',
+    }),
+  );
+
+  // Where the no-op job's time goes, from extra runs with --verbose (each step line says when
+  // it started, in ms since the process started) beside a bare `node -e 0` in the same
+  // environment: the part of ours that is Node starting before any of our code runs. These
+  // runs are not part of the figures above.
+  const steps: Record<string, number[]> = {};
+  const nodeStart: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    nodeStart.push(run(process.execPath, ['-e', '0'], local));
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [cli, 'ssh', '-v', '-F', cfg, '--base', base, '--program', 'true', ALIAS, 'input.dat'], { cwd: local, encoding: 'utf8' });
+    const total = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0) throw new Error(`distcomp ssh -v failed (${r.status}): ${r.stderr}`);
+    for (const m of r.stderr.matchAll(/step: ([a-z ]+) \(at (\d+) ms\)/g)) (steps[`${m[1]?.replaceAll(' ', '_')}_at_ms`] ??= []).push(Number(m[2]));
+    (steps['exit_ms'] ??= []).push(total);
+  }
+  console.log(
+    JSON.stringify({
+      bench: 'ssh', case: 'noop-job-steps', runs: RUNS, node_e_0_ms: round(median(nodeStart)),
+      ...Object.fromEntries(Object.entries(steps).map(([k, v]) => [k, round(median(v))])),
+      note: 'medians of extra --verbose runs: when each step started, ms since process start; node -e 0 is Node alone in the same environment',
     }),
   );
 

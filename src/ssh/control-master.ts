@@ -1,10 +1,11 @@
 // One multiplexed SSH connection for the whole run: an OpenSSH ControlMaster on a socket in a
 // private temporary directory. Every ssh and rsync of the run goes through it, so the
 // handshake (about 0.3 s on loopback here, more over the Internet) is paid once, not per step.
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConnectError } from './errors.ts';
+import { muxRequest } from './mux-client.ts';
 import { rsyncShellWord } from './remote-command.ts';
 import { describeExit, lastLines, runProcess, type ProcessResult } from './run-process.ts';
 import type { SshOptions } from './ssh-options.ts';
@@ -45,6 +46,10 @@ export class ControlMaster {
       '-o', `ServerAliveInterval=${o.aliveIntervalS}`,
       '-o', `ServerAliveCountMax=${o.aliveCountMax}`,
       '-o', `ConnectTimeout=${o.connectTimeoutS}`,
+      // Nothing of this method needs the agent or X11 on the external computer; a config that
+      // forwards them by default would hand them over (and cost a request per session).
+      '-o', 'ForwardAgent=no',
+      '-o', 'ForwardX11=no',
     );
     return args;
   }
@@ -85,8 +90,9 @@ export class ControlMaster {
 
   /** True while the master holds a live connection. */
   async isAlive(): Promise<boolean> {
-    const r = await this.control('check');
-    return r.code === 0;
+    // With --persist the socket name is ssh's own %C hash, which only ssh can expand.
+    if (this.persistent) return (await this.control('check')).code === 0;
+    return (await muxRequest(this.controlPath, 'alive')).ok;
   }
 
   private control(command: 'check' | 'exit'): Promise<ProcessResult> {
@@ -97,7 +103,10 @@ export class ControlMaster {
   async close(): Promise<void> {
     if (this.persistent) return;
     try {
-      await this.control('exit');
+      // Asked over the socket from here; `ssh -O exit` only if that did not work and the
+      // socket is still there (a master that is already gone has removed it).
+      const answer = await muxRequest(this.controlPath, 'terminate');
+      if (!answer.ok && existsSync(this.controlPath)) await this.control('exit');
     } finally {
       rmSync(this.dir, { recursive: true, force: true });
     }

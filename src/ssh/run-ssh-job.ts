@@ -78,8 +78,10 @@ export async function runSshJob(options: SshOptions, report: SshJobReport, signa
     onStderr: report.verbose,
     reconnects: 0,
   };
-  const step = (name: SshStep): void => {
-    if (options.verbose) report.say(`step: ${name}`);
+  // With --verbose, each step says when it starts, in ms since this process started (Node's
+  // own start-up included), so where a run's wall time goes can be read off one run.
+  const step = (name: SshStep | 'done'): void => {
+    if (options.verbose) report.say(`step: ${name} (at ${Math.round(performance.now())} ms)`);
   };
 
   try {
@@ -126,6 +128,7 @@ export async function runSshJob(options: SshOptions, report: SshJobReport, signa
       const logTail = localLogTail(options.destination);
       if (logTail !== undefined) report.say(`--- last lines of ${REMOTE_LOG} ---\n${logTail}\n---`);
     }
+    step('done');
     enter('done');
     return { exitStatus, uuid, workdir };
   } catch (err) {

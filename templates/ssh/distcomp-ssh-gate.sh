@@ -66,11 +66,12 @@ log_refusal() {
 refuse() { log_refusal "$1"; say "refused: $1"; exit 126; }
 fail() { say "error: $1"; exit 125; }
 
+# expand_home WORD: sets $expanded (a variable, not $(...) output: no subshell to fork).
 expand_home() {
   case $1 in
-    '~') printf '%s' "$HOME" ;;
-    '~/'*) printf '%s/%s' "$HOME" "${1#??}" ;;
-    *) printf '%s' "$1" ;;
+    '~') expanded=$HOME ;;
+    '~/'*) expanded=$HOME/${1#??} ;;
+    *) expanded=$1 ;;
   esac
 }
 
@@ -88,8 +89,11 @@ check_workdir() {
 
 check_program() {
   case $1 in '' | *"$nl"*) refuse "bad program name" ;; esac
-  if [ "$gate" = yes ] && [ "$(expand_home "$1")" != "$(expand_home "$gate_program")" ]; then
-    refuse "program is not the gate's program"
+  if [ "$gate" = yes ]; then
+    expand_home "$gate_program"
+    allowed=$expanded
+    expand_home "$1"
+    [ "$expanded" = "$allowed" ] || refuse "program is not the gate's program"
   fi
 }
 
@@ -137,7 +141,8 @@ verb_mkdir() {
 start_and_wait() {
   cd -- "$workdir" 2>/dev/null || fail "no working directory $workdir"
   if mkdir .distcomp 2>/dev/null; then
-    prog=$(expand_home "$1")
+    expand_home "$1"
+    prog=$expanded
     # nohup + background + stdin from /dev/null: survives the end of the SSH session
     # (no terminal, so no hangup is sent; nohup covers the case where one is).
     nohup sh -c '

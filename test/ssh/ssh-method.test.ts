@@ -228,8 +228,12 @@ describe('distcomp ssh against a real sshd', { skip }, () => {
       const base = sshd.makeRemoteDir('base-noinput');
       const cwd = localDir();
       mkdirSync(join(cwd, 'unrelated'));
-      const r = await distcompSsh([...baseArgs(sshd, base), '--program', 'pwd', ALIAS], { cwd });
+      const r = await distcompSsh([...baseArgs(sshd, base), '--program', 'pwd', '--verbose', ALIAS], { cwd });
       assert.equal(r.code, 0, r.stderr);
+      // --verbose says when each step started (ms since the process started), in order.
+      const at = [...r.stderr.matchAll(/step: ([a-z ]+) \(at (\d+) ms\)/g)].map((m) => [m[1], Number(m[2])] as const);
+      assert.deepEqual(at.map(([step]) => step), ['connect', 'mkdir', 'run and fetch', 'done']);
+      assert.ok(at.every(([, ms], i) => i === 0 || ms >= (at[i - 1]?.[1] ?? 0)), r.stderr);
       const [dir] = workdirs(base);
       assert.ok(dir);
       assert.equal(readFileSync(join(cwd, 'remote_program_exec.log'), 'utf8').trim(), join(base, dir));
