@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import { firstEntry } from '../protocol/envelope.ts';
 import { BadAnswer, ProtocolFailure, RelayUnreachable } from './client-errors.ts';
+import type { TransportResponse } from './http-transport.ts';
 import type { RelayClient } from './relay-client.ts';
 import { withRetry } from './retry-policy.ts';
 
@@ -34,17 +35,17 @@ export async function hashStream(source: AsyncIterable<Uint8Array>): Promise<Blo
   return { sha256: h.digest('hex'), size };
 }
 
-async function envelopeOf(res: { statusCode: number; body: { text(): Promise<string> } }, endpoint: string): Promise<Record<string, unknown>> {
-  const text = await res.body.text();
+async function envelopeOf(res: TransportResponse, endpoint: string): Promise<Record<string, unknown>> {
+  const text = await res.text();
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new BadAnswer(endpoint, res.statusCode, `not JSON: ${text.slice(0, 200)}`);
+    throw new BadAnswer(endpoint, res.status, `not JSON: ${text.slice(0, 200)}`);
   }
   const e = firstEntry(json);
-  if (e === null) throw new BadAnswer(endpoint, res.statusCode, `no envelope: ${text.slice(0, 200)}`);
-  if (e.code !== 200) throw new ProtocolFailure(endpoint, res.statusCode, e.code, e.message, e);
+  if (e === null) throw new BadAnswer(endpoint, res.status, `no envelope: ${text.slice(0, 200)}`);
+  if (e.code !== 200) throw new ProtocolFailure(endpoint, res.status, e.code, e.message, e);
   return e;
 }
 
@@ -95,16 +96,16 @@ export async function downloadBlob(client: RelayClient, id: BlobId, dest: string
     if (id.size === 0) await writeFile(partPath, '', { mode: 0o600 });
     else if (have < id.size) {
       const res = await client.raw('GET', endpoint, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, signal: o.signal });
-      if (res.statusCode !== 200 && res.statusCode !== 206) {
+      if (res.status !== 200 && res.status !== 206) {
         await envelopeOf(res, endpoint);
-        throw new BadAnswer(endpoint, res.statusCode, 'unexpected status');
+        throw new BadAnswer(endpoint, res.status, 'unexpected status');
       }
-      if (res.statusCode === 200 && have > 0) have = 0; // the relay ignored the Range: start over
+      if (res.status === 200 && have > 0) have = 0; // the relay ignored the Range: start over
       let written = have;
       const count = new Transform({
         transform(chunk: Buffer, _enc, done) {
           written += chunk.length;
-          if (written > id.size) return done(new BadAnswer(endpoint, res.statusCode, `more than the ${id.size} bytes announced`));
+          if (written > id.size) return done(new BadAnswer(endpoint, res.status, `more than the ${id.size} bytes announced`));
           done(null, chunk);
         },
       });
