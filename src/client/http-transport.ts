@@ -210,12 +210,19 @@ function answer(m: http.IncomingMessage): TransportResponse {
     status: m.statusCode ?? 0,
     headers: m.headers,
     body: m,
-    async text(): Promise<string> {
-      const chunks: Buffer[] = [];
-      for await (const c of m) chunks.push(c as Buffer);
-      // a connection closed mid-body can end the stream without an error: do not take half an answer
-      if (!m.complete) throw new TransportError('BODY_INCOMPLETE', 'the connection closed before the whole answer came');
-      return Buffer.concat(chunks).toString('utf8');
+    text(): Promise<string> {
+      // settled on 'end' itself: stream.finished() would also wait for 'close', which a
+      // keep-alive answer emits only later (~5 ms on a busy machine, for every call)
+      return new Promise<string>((resolve, reject) => {
+        const incomplete = (): TransportError => new TransportError('BODY_INCOMPLETE', 'the connection closed before the whole answer came');
+        if (m.destroyed) return reject(m.errored ?? incomplete());
+        const chunks: Buffer[] = [];
+        m.on('data', (c: Buffer) => chunks.push(c));
+        m.once('error', reject);
+        // a connection closed mid-body can end the stream without an error: do not take half an answer
+        m.once('end', () => (m.complete ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(incomplete())));
+        m.once('close', () => reject(m.errored ?? incomplete())); // no effect after 'end'
+      });
     },
     async drain(): Promise<void> {
       await new Promise<void>((resolve, reject) => {
