@@ -120,7 +120,14 @@ export class HttpTransport {
       const whole = typeof r.body === 'string' || Buffer.isBuffer(r.body) ? r.body : null;
       const stream = whole === null && r.body !== undefined ? (r.body as Readable) : null;
 
-      const req = mod.request(url, { method: r.method, headers: r.headers, agent });
+      let req: http.ClientRequest;
+      try {
+        req = mod.request(url, { method: r.method, headers: r.headers, agent });
+      } catch (err) {
+        // e.g. a header value Node refuses (ERR_INVALID_CHAR): nothing was sent
+        clearTimeout(headersTimer);
+        return reject(err as Error);
+      }
 
       function clearTimers(): void {
         clearTimeout(headersTimer);

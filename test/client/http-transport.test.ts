@@ -143,6 +143,15 @@ describe('http transport', () => {
     await assert.rejects(tr.request({ method: 'GET', url: `${url}/body`, headers: {}, signal: ac2.signal }), RequestAbortedError);
   });
 
+  it('a header value Node refuses: rejected at once, with no timer left behind', async () => {
+    const tr = new HttpTransport(OPTS);
+    const timers = (): number => process.getActiveResourcesInfo().filter((x) => x === 'Timeout').length;
+    const before = timers();
+    await assert.rejects(tr.request({ method: 'GET', url: 'http://127.0.0.1:9/x', headers: { authorization: 'Bearer a\nb' } }), { code: 'ERR_INVALID_CHAR' });
+    assert.equal(timers(), before);
+    tr.close();
+  });
+
   it('a TLS server that never completes the handshake: CONNECT_TIMEOUT', async (t) => {
     const silent = net.createServer(() => {}); // accepts, never speaks TLS
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
