@@ -97,9 +97,8 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     retries = o.waitRetry.retries;
     // loaded while the external computer works (a failure shows where it is awaited); with the
     // `blobs` feature the results come as references, fetched by blob-transfer.ts
-    const refs = client.features?.has('blobs') ?? false;
     const writing = import('./write-results.ts');
-    const fetching = refs ? import('../client/blob-transfer.ts') : null;
+    const fetching = client.features?.has('blobs') ? import('../client/blob-transfer.ts') : null;
     for (const p of [writing, fetching]) p?.catch(() => {});
 
     let progress: Progress = 'not start';
@@ -124,6 +123,7 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
 
     // from here on the relay hands the results over and forgets the calc: nothing to cancel
     // with the `blobs` feature files come as references and stream down, verified and resumable
+    const refs = client.features?.has('blobs') ?? false;
     const files = await client.getCalcResult(acceptId, { retry: o.waitRetry, refs });
     const id = acceptId;
     acceptId = null;
