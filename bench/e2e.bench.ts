@@ -5,13 +5,27 @@
 //
 //   npm run build && npm run bench -- e2e          (N=40 by default; BENCH_N to change)
 //
-// Measured 2026-11-25 on a shared 2-CPU box under load 5-30 (an empty HTTP round trip took
-// 2-6 ms there instead of ~0.3 ms): node -e 0 p50 135 ms, CLI start 647 ms, sh -c true 5 ms,
-// submit p50 830 ms / p99 1134 ms, i.e. CLI start + 183 ms: target NOT met on that machine.
-// In-process, the calc itself (register .. results written) took ~95 ms = ~15 round trips of
-// that run; the rest is process start and exit. V8 --liftoff-only (submit-command.ts) took
-// 270 ms off the exit. Most of the CLI start is loading modules (undici alone ~0.5 s there).
-// Re-measure on an idle machine before drawing conclusions.
+// Measured 2026-11-25 on a shared 2-CPU box whose load (other sessions' test suites) swung
+// between 2 and 20 during the runs, so every figure below moved by +-30 % from run to run:
+//
+//   client on undici (before):   submit p50 517-676 ms, CLI start 163-238 ms (submit - CLI 340-440)
+//   client on node:http (now):   submit p50 330-534 ms, CLI start 155-262 ms (submit - CLI 154-271)
+//   node -e 0 122-204 ms, sh -c true 5-11 ms: target NOT met (it asks for submit - CLI <= ~30).
+//   Same builds interleaved in one quieter run (30 each): undici 438 ms, now 280, --version 155.
+//
+// Where the time goes now (median of 15 traced runs, ms from the submit process's start):
+// start -> first request 68 (`--version` start -> exit: 28; the difference is loading the
+// 19 modules of submit plus node:http, ~0.5-1 ms per file here, and Node's cold first
+// http.request(), ~5 ms); add-calcinfo 6; allow-wait-calc 3 (+7 of cold code between them);
+// the agent's own chain, calc-request answered -> end-send answered: 57 (8 requests, 2 of them
+// x/blobs status calls for the two empty result files, and the spawn of `true`); the last
+// long-poll answer + get-calc-result 6; writing the files and exiting 8; process teardown ~10.
+// The agent's chain alone is twice the target's margin. What would shorten the calc is on the
+// relay/agent side: small results sent inline rather than as blobs (2 requests fewer per
+// file), one call to register and allow, and a calc-progress that waits for a given progress
+// and lists the changes it saw (5 long-poll round trips fewer, each one relay CPU on 2 cores).
+// Before: undici's import cost ~170 ms of every submit, and V8 --liftoff-only was needed to
+// keep its WebAssembly parser from delaying the exit (both gone with undici).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

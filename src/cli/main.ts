@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one command-line program `distcomp`; each subcommand lives in its own thin file
 // (parse, compile options, call the room that does the work, map errors to exit codes).
-// Only the subcommand being run is imported: loading every room (fastify, undici, sqlite...)
+// Only the subcommand being run is imported: loading every room (fastify, sqlite, the HTTP client...)
 // took ~0.45 s per start on our 2-core machines, which every `distcomp submit` would pay.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';

@@ -2,7 +2,6 @@
 // Parse, compile options, run, map errors to exit codes: 0 completed, 1 abnormal,
 // 2 usage or connection error, 130/143 interrupted (the calc was cancelled on the relay).
 import { Command } from 'commander';
-import { setFlagsFromString } from 'node:v8';
 import { HttpOptionsError } from '../client/http-options.ts';
 import { runSubmit, SubmitError } from '../workflow/run-submit.ts';
 import { compileSubmitOptions, SubmitOptionsError, type SubmitFlags } from '../workflow/submit-options.ts';
@@ -43,12 +42,6 @@ Examples:
   distcomp submit --url https://relay:443 --site nims-dev --token-file ~/.distcomp-token \\
       --command /opt/fem/run.sh --in a.dat --in b.dat --result out.csv --out results/`)
     .action(action('submit', async (args: string[], flags: SubmitFlags) => {
-      // A short-lived process: undici's HTTP parser is WebAssembly, and V8 optimizes it again
-      // in the background (TurboFan tier-up); the process then waits for that compile before
-      // it can exit: 150-300 ms per run measured on a busy 2-CPU machine, more than the whole
-      // calc's round trips. The baseline compiler (Liftoff) alone has no such wait; the parser
-      // only scans headers, so its speed does not matter here. Set before the first request.
-      setFlagsFromString('--liftoff-only');
       let opts;
       try {
         opts = compileSubmitOptions({ positionals: args, flags, env: process.env, cwd: process.cwd() });

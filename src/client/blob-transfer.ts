@@ -8,8 +8,12 @@ import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import { firstEntry } from '../protocol/envelope.ts';
 import { BadAnswer, ProtocolFailure, RelayUnreachable } from './client-errors.ts';
+import type { TransportResponse } from './http-transport.ts';
 import type { RelayClient } from './relay-client.ts';
 import { withRetry } from './retry-policy.ts';
+
+/** sha256 of no bytes at all: an empty blob needs no transfer. */
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 export interface BlobId {
   sha256: string;
@@ -34,17 +38,17 @@ export async function hashStream(source: AsyncIterable<Uint8Array>): Promise<Blo
   return { sha256: h.digest('hex'), size };
 }
 
-async function envelopeOf(res: { statusCode: number; body: { text(): Promise<string> } }, endpoint: string): Promise<Record<string, unknown>> {
-  const text = await res.body.text();
+async function envelopeOf(res: TransportResponse, endpoint: string): Promise<Record<string, unknown>> {
+  const text = await res.text();
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new BadAnswer(endpoint, res.statusCode, `not JSON: ${text.slice(0, 200)}`);
+    throw new BadAnswer(endpoint, res.status, `not JSON: ${text.slice(0, 200)}`);
   }
   const e = firstEntry(json);
-  if (e === null) throw new BadAnswer(endpoint, res.statusCode, `no envelope: ${text.slice(0, 200)}`);
-  if (e.code !== 200) throw new ProtocolFailure(endpoint, res.statusCode, e.code, e.message, e);
+  if (e === null) throw new BadAnswer(endpoint, res.status, `no envelope: ${text.slice(0, 200)}`);
+  if (e.code !== 200) throw new ProtocolFailure(endpoint, res.status, e.code, e.message, e);
   return e;
 }
 
@@ -81,6 +85,12 @@ export async function uploadBlob(client: RelayClient, from: string | OpenFrom, o
  */
 export async function downloadBlob(client: RelayClient, id: BlobId, dest: string, partPath: string, o: { signal?: AbortSignal } = {}): Promise<void> {
   const endpoint = `x/blobs/${id.sha256}`;
+  if (id.size === 0 && id.sha256 === EMPTY_SHA256) {
+    // nothing to fetch, verify or sync (empty result files are common: a quiet command's stderr)
+    await writeFile(partPath, '', { mode: 0o600 });
+    await rename(partPath, dest);
+    return;
+  }
   await withRetry(async () => {
     let have = 0;
     try {
@@ -95,16 +105,16 @@ export async function downloadBlob(client: RelayClient, id: BlobId, dest: string
     if (id.size === 0) await writeFile(partPath, '', { mode: 0o600 });
     else if (have < id.size) {
       const res = await client.raw('GET', endpoint, { headers: have > 0 ? { range: `bytes=${have}-` } : {}, signal: o.signal });
-      if (res.statusCode !== 200 && res.statusCode !== 206) {
+      if (res.status !== 200 && res.status !== 206) {
         await envelopeOf(res, endpoint);
-        throw new BadAnswer(endpoint, res.statusCode, 'unexpected status');
+        throw new BadAnswer(endpoint, res.status, 'unexpected status');
       }
-      if (res.statusCode === 200 && have > 0) have = 0; // the relay ignored the Range: start over
+      if (res.status === 200 && have > 0) have = 0; // the relay ignored the Range: start over
       let written = have;
       const count = new Transform({
         transform(chunk: Buffer, _enc, done) {
           written += chunk.length;
-          if (written > id.size) return done(new BadAnswer(endpoint, res.statusCode, `more than the ${id.size} bytes announced`));
+          if (written > id.size) return done(new BadAnswer(endpoint, res.status, `more than the ${id.size} bytes announced`));
           done(null, chunk);
         },
       });

@@ -1,10 +1,10 @@
-// How our clients open connections to a relay: undici 7 with a private Agent (never the
-// global dispatcher, never handed to the global fetch). TLS certificates are verified unless
-// the administrator explicitly asks otherwise; an extra CA file is trusted in addition to
-// Node's bundled roots, not instead of them.
+// How our clients open connections to a relay (through http-transport.ts, on a private
+// keep-alive Agent, never Node's global one). TLS certificates are verified unless the
+// administrator explicitly asks otherwise; an extra CA file is trusted in addition to Node's
+// bundled roots, not instead of them.
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
+import { createRequire } from 'node:module';
+import { HttpTransport } from './http-transport.ts';
 
 export interface HttpOptions {
   /** Verify the relay's TLS certificate. Off only for the manual's `no_auth`. @default true */
@@ -34,8 +34,11 @@ export class HttpOptionsError extends Error {
   override readonly name = 'HttpOptionsError';
 }
 
-/** An undici Agent for these options. Throws HttpOptionsError when the CA file is unusable. */
-export function createDispatcher(o: HttpOptions): Agent {
+// node:tls is loaded only when a CA file is given (see http-transport.ts: https costs a start)
+const requireBuiltin = createRequire(import.meta.url);
+
+/** A transport for these options. Throws HttpOptionsError when the CA file is unusable. */
+export function createTransport(o: HttpOptions): HttpTransport {
   let ca: string[] | undefined;
   if (o.caFile !== null) {
     let pem: string;
@@ -45,13 +48,15 @@ export function createDispatcher(o: HttpOptions): Agent {
       throw new HttpOptionsError(`cannot read the CA file ${o.caFile}: ${(err as Error).message}`, { cause: err });
     }
     if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new HttpOptionsError(`${o.caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+    const { rootCertificates } = requireBuiltin('node:tls') as typeof import('node:tls');
     ca = [...rootCertificates, pem];
   }
-  return new Agent({
-    connect: { timeout: o.connectTimeoutMs, rejectUnauthorized: o.verifyTls, ...(ca ? { ca } : {}) },
-    headersTimeout: o.headersTimeoutMs,
-    bodyTimeout: o.bodyTimeoutMs,
-    keepAliveTimeout: o.keepAliveMs,
-    keepAliveMaxTimeout: Math.max(o.keepAliveMs, 600_000),
+  return new HttpTransport({
+    verifyTls: o.verifyTls,
+    ca,
+    connectTimeoutMs: o.connectTimeoutMs,
+    headersTimeoutMs: o.headersTimeoutMs,
+    bodyTimeoutMs: o.bodyTimeoutMs,
+    keepAliveMs: o.keepAliveMs,
   });
 }

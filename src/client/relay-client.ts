@@ -4,13 +4,13 @@
 // and either returns what the caller needs or throws one of client-errors.ts.
 // The token goes only into the Authorization header: never into a URL, a message or a log.
 import { Readable } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
 import { firstEntry, type EnvelopeEntry } from '../protocol/envelope.ts';
 import { PROGRESS, isProgress, type Progress } from '../protocol/states.ts';
 import {
   BadAnswer, CallAborted, ProtocolFailure, RelayRefused, RelayTlsFailure, RelayUnavailable, RelayUnreachable,
 } from './client-errors.ts';
-import { createDispatcher, DEFAULT_HTTP_OPTIONS, type HttpOptions } from './http-options.ts';
+import { createTransport, DEFAULT_HTTP_OPTIONS, type HttpOptions } from './http-options.ts';
+import type { HttpTransport, TransportResponse } from './http-transport.ts';
 import { DEFAULT_RETRY_POLICY, errorCode, withRetry, type RetryEvent, type RetryPolicy } from './retry-policy.ts';
 import { sendResultsBody, type ResultUpload } from './result-upload.ts';
 
@@ -203,7 +203,7 @@ export class RelayClient {
   /** `scheme://host:port` of the relay. */
   readonly origin: string;
   private token: string | null;
-  private readonly dispatcher: Dispatcher;
+  private readonly transport: HttpTransport;
   private readonly http: HttpOptions;
   private readonly retry: RetryPolicy;
   private readonly userAgent: string;
@@ -213,7 +213,7 @@ export class RelayClient {
     this.origin = relayOrigin(o.baseUrl, o.port ?? DEFAULT_RELAY_PORT);
     this.token = o.token;
     this.http = { ...DEFAULT_HTTP_OPTIONS, ...o.http };
-    this.dispatcher = createDispatcher(this.http);
+    this.transport = createTransport(this.http);
     this.retry = o.retry ?? DEFAULT_RETRY_POLICY;
     this.userAgent = o.userAgent ?? 'distcomp';
   }
@@ -239,8 +239,9 @@ export class RelayClient {
     return this.featureSet?.has('long-poll') ?? false;
   }
 
+  /** Ends every connection at once, idle or busy (a call still running fails as RelayUnreachable). */
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    this.transport.close();
   }
 
   // ------------------------------------------------------------------ transport
@@ -254,18 +255,14 @@ export class RelayClient {
     else if (c.stream) body = Readable.from(c.stream(), { objectMode: false });
     if (body !== undefined) headers['content-type'] = 'application/json';
     this.o.onSend?.({ method: c.method, url, endpoint: c.endpoint });
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await request(url, {
-        method: c.method, headers, body, signal, dispatcher: this.dispatcher,
-        headersTimeout: this.http.headersTimeoutMs + (c.holdMs ?? 0),
-      });
-    } catch (err) {
-      throw this.transportError(c.endpoint, url, err);
-    }
+    let res: TransportResponse;
     let text: string;
     try {
-      text = await res.body.text();
+      res = await this.transport.request({
+        method: c.method, url, headers, body, signal,
+        headersTimeoutMs: this.http.headersTimeoutMs + (c.holdMs ?? 0),
+      });
+      text = await res.text();
     } catch (err) {
       throw this.transportError(c.endpoint, url, err);
     }
@@ -278,7 +275,7 @@ export class RelayClient {
     } catch {
       json = undefined;
     }
-    const status = res.statusCode;
+    const status = res.status;
     if (status === 403) {
       throw new RelayRefused(c.endpoint, status, firstEntry(json)?.code ?? null, clip(text));
     }
@@ -294,22 +291,22 @@ export class RelayClient {
    * One raw request (our streaming file endpoints): the answer's body is left to the caller.
    * 403 and 5xx are thrown as for every other call; other statuses are returned.
    */
-  async raw(method: 'GET' | 'PUT', endpoint: string, o: { query?: Record<string, string>; body?: Readable; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Dispatcher.ResponseData> {
+  async raw(method: 'GET' | 'PUT', endpoint: string, o: { query?: Record<string, string>; body?: Readable; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<TransportResponse> {
     const url = this.url(endpoint, o.query);
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...o.headers };
     if (this.token !== null) headers['authorization'] = `Bearer ${this.token}`;
     if (o.body) headers['content-type'] = 'application/octet-stream';
     this.o.onSend?.({ method, url, endpoint });
-    let res: Dispatcher.ResponseData;
+    let res: TransportResponse;
     try {
-      res = await request(url, { method, headers, body: o.body, signal: o.signal, dispatcher: this.dispatcher });
+      res = await this.transport.request({ method, url, headers, body: o.body, signal: o.signal });
     } catch (err) {
       throw this.transportError(endpoint, url, err);
     }
-    if (res.statusCode === 403 || res.statusCode >= 500) {
-      const text = await res.body.text().catch(() => '');
-      if (res.statusCode === 403) throw new RelayRefused(endpoint, 403, firstEntry(safeJson(text))?.code ?? null, clip(text));
-      throw new RelayUnavailable(endpoint, res.statusCode, clip(text), null);
+    if (res.status === 403 || res.status >= 500) {
+      const text = await res.text().catch(() => '');
+      if (res.status === 403) throw new RelayRefused(endpoint, 403, firstEntry(safeJson(text))?.code ?? null, clip(text));
+      throw new RelayUnavailable(endpoint, res.status, clip(text), null);
     }
     return res;
   }
@@ -321,7 +318,7 @@ export class RelayClient {
 
   private transportError(endpoint: string, url: string, err: unknown): Error {
     const e = err as Error & { name?: string };
-    if (e?.name === 'AbortError' || errorCode(err) === 'UND_ERR_ABORTED') return new CallAborted(endpoint, { cause: err });
+    if (e?.name === 'AbortError') return new CallAborted(endpoint, { cause: err });
     const code = errorCode(err);
     if (code !== null && TLS_CODE.test(code)) return new RelayTlsFailure(endpoint, url, `${code}: ${e.message}`, { cause: err });
     const msg = e?.message ?? String(err);

@@ -12,7 +12,8 @@ import { CallAborted, ClientError, RelayUnavailable, RelayUnreachable } from './
 export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH',
   'ENETDOWN', 'EHOSTDOWN', 'EAI_AGAIN', 'ENOTFOUND',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
+  // http-transport.ts's own deadlines
+  'CONNECT_TIMEOUT', 'HEADERS_TIMEOUT', 'BODY_TIMEOUT', 'BODY_INCOMPLETE',
 ]);
 
 /** HTTP statuses that mean "the relay (or a proxy before it) is there but cannot answer now". */

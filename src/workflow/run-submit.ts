@@ -19,9 +19,9 @@ import type { Progress } from '../protocol/states.ts';
 import { maskToken } from '../protocol/token-mask.ts';
 import { buildCalcInfo } from './build-calc-info.ts';
 import type { SubmitOptions } from './submit-options.ts';
-import { writeResults } from './write-results.ts';
-import { downloadBlob } from '../client/blob-transfer.ts';
 import { uploadLargeInputs } from './upload-inputs.ts';
+// write-results.ts (and node:crypto) and blob-transfer.ts are imported while the calc runs or
+// when needed: every module loaded before the first request delays the calc's start
 
 /** Exit statuses of submit (the CLI's shared ones, plus the shell's for signals). */
 export const SUBMIT_EXIT = {
@@ -95,6 +95,11 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     if (interrupt.aborted) throw new CallAborted('add-calcinfo');
     await client.allowWaitCalc(acceptId, { signal: interrupt });
     retries = o.waitRetry.retries;
+    // loaded while the external computer works (a failure shows where it is awaited); with the
+    // `blobs` feature the results come as references, fetched by blob-transfer.ts
+    const writing = import('./write-results.ts');
+    const fetching = client.features?.has('blobs') ? import('../client/blob-transfer.ts') : null;
+    for (const p of [writing, fetching]) p?.catch(() => {});
 
     let progress: Progress = 'not start';
     let status: string | null = null;
@@ -122,7 +127,12 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     const files = await client.getCalcResult(acceptId, { retry: o.waitRetry, refs });
     const id = acceptId;
     acceptId = null;
-    const w = await writeResults(o.outDir, files, refs ? (ref, tmp, part) => downloadBlob(client, ref, tmp, part, { signal: interrupt }) : undefined);
+    const { writeResults } = await writing;
+    const download = async (ref: { sha256: string; size: number }, tmp: string, part: string): Promise<void> => {
+      const { downloadBlob } = await (fetching ?? import('../client/blob-transfer.ts'));
+      await downloadBlob(client, ref, tmp, part, { signal: interrupt });
+    };
+    const w = await writeResults(o.outDir, files, refs ? download : undefined);
     if (w.written.length > 0) say(`wrote ${w.written.map(showName).join(', ')} into ${o.outDir}`);
     for (const m of w.missing) io.err(`${showName(m.name)} was not sent back: ${m.message}`);
     for (const r of w.refused) io.err(`${showName(r.name)} NOT written: ${r.reason}`);

@@ -1,7 +1,6 @@
 // Large inputs: streamed to the relay as verified, resumable blobs when it has the `blobs`
 // feature, and referred to in calc-info; an old relay gets the deployed base64 form.
 import { readFileSync, statSync } from 'node:fs';
-import { uploadBlob } from '../client/blob-transfer.ts';
 import type { CalcInfoWire, RelayClient } from '../client/relay-client.ts';
 import { detectFileMime, INLINE_MAX_BYTES } from './build-calc-info.ts';
 import type { SubmitOptions } from './submit-options.ts';
@@ -10,6 +9,8 @@ export async function uploadLargeInputs(client: RelayClient, info: CalcInfoWire,
   const large = inputs.filter((i) => statSync(i.path).size > INLINE_MAX_BYTES);
   if (large.length === 0) return;
   const { features } = await client.serverFeatures({ signal });
+  // imported only here: most calcs send no large input
+  const { uploadBlob } = await import('../client/blob-transfer.ts');
   for (const i of large) {
     const [mimetype1, mimetype2] = detectFileMime(i.path);
     if (features.includes('blobs')) {

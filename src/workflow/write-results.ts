@@ -8,7 +8,11 @@
 // - the content goes to a fresh temporary file in the target directory (O_EXCL|O_NOFOLLOW),
 //   then is renamed over the name: rename replaces a symbolic link that is already there
 //   instead of writing through it, and a reader never sees a half-written file.
-import { closeSync, constants, fsyncSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+// - each file is fsync'ed before its rename, so that a crash cannot leave the new name on
+//   empty or partial content; the files of one answer are synced together (up to
+//   SYNC_BATCH at once, on libuv's thread pool) instead of one after the other: each fsync
+//   took 1-5 ms on our test machines. An empty file has no data to lose: it is not synced.
+import { close, closeSync, constants, fsync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { ResultFilesWire } from '../client/relay-client.ts';
@@ -81,25 +85,44 @@ export async function writeResultStream(outDir: string, name: string, fetch: (tm
   }
 }
 
-/** Writes one file safely (see the header); `content` replaces whatever the name held. */
-export function writeResultFile(outDir: string, name: string, content: Buffer): void {
+/** How many written files are synced at once (each holds a descriptor until renamed). */
+const SYNC_BATCH = 16;
+
+/** A result written to its temporary file, not yet synced nor renamed. */
+interface Staged {
+  tmp: string;
+  target: string;
+  fd: number;
+  size: number;
+}
+
+/** Writes `content` to a fresh temporary file beside the name (see the header). */
+function stageResultFile(outDir: string, name: string, content: Buffer): Staged {
   const { dir, target } = resultTarget(outDir, name);
   // not named after the leaf: a 255-byte leaf plus a suffix would exceed NAME_MAX
   const tmp = join(dir, `.distcomp-result-${randomBytes(8).toString('hex')}.tmp`);
   const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   try {
     for (let off = 0; off < content.length; ) off += writeSync(fd, content, off, content.length - off);
-    fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
     rmSync(tmp, { force: true });
     throw err;
   }
-  closeSync(fd);
+  return { tmp, target, fd, size: content.length };
+}
+
+/** Syncs (unless empty), closes and renames a staged file over its name; removes it on failure. */
+async function commitResultFile(s: Staged): Promise<void> {
   try {
-    renameSync(tmp, target);
+    try {
+      if (s.size > 0) await new Promise<void>((resolve, reject) => fsync(s.fd, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      await new Promise<void>((resolve) => close(s.fd, () => resolve()));
+    }
+    renameSync(s.tmp, s.target);
   } catch (err) {
-    rmSync(tmp, { force: true });
+    rmSync(s.tmp, { force: true });
     throw err;
   }
 }
@@ -111,6 +134,17 @@ export function writeResultFile(outDir: string, name: string, content: Buffer): 
 export async function writeResults(outDir: string, files: ResultFilesWire, download?: (ref: { sha256: string; size: number }, tmpPath: string, partPath: string) => Promise<void>): Promise<WriteOutcome> {
   mkdirSync(outDir, { recursive: true });
   const out: WriteOutcome = { written: [], missing: [], refused: [] };
+  // files written but not yet synced and renamed: committed together, in the order sent
+  let staged: { name: string; s: Staged }[] = [];
+  const commitStaged = async (): Promise<void> => {
+    const done = await Promise.allSettled(staged.map(({ s }) => commitResultFile(s)));
+    done.forEach((d, i) => {
+      const { name } = staged[i] as { name: string };
+      if (d.status === 'fulfilled') out.written.push(name);
+      else out.refused.push({ name, reason: (d.reason as Error).message });
+    });
+    staged = [];
+  };
   for (const [name, f] of Object.entries(files)) {
     const why = unsafeFileNameReason(name);
     if (why !== null) {
@@ -119,6 +153,7 @@ export async function writeResults(outDir: string, files: ResultFilesWire, downl
     }
     const ref = f as unknown as { blob?: unknown; size?: unknown };
     if (download && typeof ref?.blob === 'string' && typeof ref.size === 'number') {
+      await commitStaged(); // keeps `written` in the order sent
       try {
         await writeResultStream(outDir, name, (tmp, part) => download({ sha256: ref.blob as string, size: ref.size as number }, tmp, part));
         out.written.push(name);
@@ -136,11 +171,13 @@ export async function writeResults(outDir: string, files: ResultFilesWire, downl
       continue;
     }
     try {
-      writeResultFile(outDir, name, Buffer.from(f.content, 'base64'));
-      out.written.push(name);
+      staged.push({ name, s: stageResultFile(outDir, name, Buffer.from(f.content, 'base64')) });
     } catch (err) {
+      await commitStaged(); // keeps `refused` and `written` in the order sent
       out.refused.push({ name, reason: (err as Error).message });
     }
+    if (staged.length >= SYNC_BATCH) await commitStaged();
   }
+  await commitStaged();
   return out;
 }
