@@ -7,6 +7,7 @@ import { chmodSync, closeSync, openSync, chownSync, copyFileSync, existsSync, mk
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { resetConnection } from './tcp-proxy.ts';
 
 export const SSHD = '/usr/sbin/sshd';
 const TOOLS = [SSHD, '/usr/bin/ssh', '/usr/bin/ssh-keygen', '/usr/bin/rsync'];
@@ -119,8 +120,8 @@ export class CutProxy {
   cut(): void {
     this.cuts++;
     for (const [a, b] of this.pairs) {
-      a.resetAndDestroy();
-      b.resetAndDestroy();
+      resetConnection(a);
+      resetConnection(b);
     }
     this.pairs.clear();
   }
