@@ -362,6 +362,18 @@ export class RelayClient {
     return e['accept_id'];
   }
 
+  /**
+   * POST add-calcinfo?allow=1 (ours, `combined`): registers the calc and allows it in one call.
+   * A relay without that extension ignores the key and only registers (`allowed: false`): then
+   * call allowWaitCalc().
+   */
+  async addCalcInfoAndAllow(calcInfo: CalcInfoWire, o?: CallOptions): Promise<{ acceptId: string; allowed: boolean }> {
+    const c: Call = { method: 'POST', endpoint: 'add-calcinfo', query: { allow: '1' }, json: { 'calc-info': calcInfo } };
+    const e = await this.envelopeCall(c, o);
+    if (typeof e['accept_id'] !== 'string') throw new BadAnswer(c.endpoint, 200, 'no accept_id in the answer');
+    return { acceptId: e['accept_id'], allowed: e['allowed'] === true };
+  }
+
   /** POST allow-wait-calc: lets a poller take the calc. */
   async allowWaitCalc(acceptId: string, o?: CallOptions): Promise<void> {
     await this.envelopeCall({ method: 'POST', endpoint: 'allow-wait-calc', json: { accept_id: acceptId } }, o);
@@ -406,8 +418,8 @@ export class RelayClient {
 
   /** GET get-calc-result: the result files (once progress is `got return`; the relay then collects the calc). */
   /** GET get-calc-result; with `refs` (the `blobs` feature) file contents come as `{blob, size}` references. */
-  async getCalcResult(acceptId: string, o: CallOptions & { refs?: boolean } = {}): Promise<ResultFilesWire> {
-    const c: Call = { method: 'GET', endpoint: 'get-calc-result', query: { accept_id: acceptId, ...(o.refs ? { blobs: '1' } : {}) } };
+  async getCalcResult(acceptId: string, o: CallOptions & RefsPolicy = {}): Promise<ResultFilesWire> {
+    const c: Call = { method: 'GET', endpoint: 'get-calc-result', query: { accept_id: acceptId, ...refsQuery(o) } };
     const e = await this.envelopeCall(c, o);
     const info = e['result-info'] as { result_files?: unknown } | undefined;
     const files = info?.result_files;

@@ -4,6 +4,7 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { CalcInfoWire } from '../client/relay-client.ts';
 import type { SubmitOptions } from './submit-options.ts';
+import { BLOB_MIN_BYTES } from '../protocol/features.ts';
 
 /** `file -i -b` for the common cases: empty, binary (a NUL byte), us-ascii, utf-8. */
 export function detectMime(head: Buffer, wholeFile: boolean): [string, string] {
@@ -19,13 +20,15 @@ export function detectMime(head: Buffer, wholeFile: boolean): [string, string] {
   }
 }
 
-/** Inputs larger than this go up as streamed blobs when the relay can take them. */
-export const INLINE_MAX_BYTES = 1024 * 1024;
+/** Whether an input of this size goes up as a streamed blob (when the relay can take them). */
+export function goesAsBlob(size: number): boolean {
+  return size >= BLOB_MIN_BYTES;
+}
 
 export function buildCalcInfo(o: Pick<SubmitOptions, 'command' | 'siteId' | 'parameters' | 'inputs' | 'results'>): CalcInfoWire {
   const parameterFiles: CalcInfoWire['parameter_files'] = {};
   for (const i of o.inputs) {
-    if (statSync(i.path).size > INLINE_MAX_BYTES) {
+    if (goesAsBlob(statSync(i.path).size)) {
       // filled in by uploadLargeInputs() (a blob reference, or base64 for an old relay)
       parameterFiles[i.name] = ['', '', ''];
       continue;

@@ -20,6 +20,7 @@ import { maskToken } from '../protocol/token-mask.ts';
 import { buildCalcInfo } from './build-calc-info.ts';
 import type { SubmitOptions } from './submit-options.ts';
 import { uploadLargeInputs } from './upload-inputs.ts';
+import { BLOB_MIN_BYTES } from '../protocol/features.ts';
 // write-results.ts (and node:crypto) and blob-transfer.ts are imported while the calc runs or
 // when needed: every module loaded before the first request delays the calc's start
 
@@ -90,10 +91,13 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     if (interrupt.aborted) throw new SubmitError('interrupted before anything was sent', signalExit(interrupt));
     // not abortable: if the relay registers it, we must learn the id to cancel it
     await uploadLargeInputs(client, info, o.inputs, interrupt);
-    acceptId = await client.addCalcInfo(info);
+    // registered and allowed in one call where the relay can (`combined`); a deployed relay
+    // only registers, and is then asked to allow
+    const reg = await client.addCalcInfoAndAllow(info);
+    acceptId = reg.acceptId;
     say(`accept_id = ${acceptId}`);
     if (interrupt.aborted) throw new CallAborted('add-calcinfo');
-    await client.allowWaitCalc(acceptId, { signal: interrupt });
+    if (!reg.allowed) await client.allowWaitCalc(acceptId, { signal: interrupt });
     retries = o.waitRetry.retries;
     // loaded while the external computer works (a failure shows where it is awaited); with the
     // `blobs` feature the results come as references, fetched by blob-transfer.ts
@@ -124,7 +128,8 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     // from here on the relay hands the results over and forgets the calc: nothing to cancel
     // with the `blobs` feature files come as references and stream down, verified and resumable
     const refs = client.features?.has('blobs') ?? false;
-    const files = await client.getCalcResult(acceptId, { retry: o.waitRetry, refs });
+    // large files as references (streamed down, verified, resumable), small ones inline
+    const files = await client.getCalcResult(acceptId, { retry: o.waitRetry, refs, inlineUnder: BLOB_MIN_BYTES });
     const id = acceptId;
     acceptId = null;
     const { writeResults } = await writing;

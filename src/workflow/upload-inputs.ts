@@ -2,11 +2,11 @@
 // feature, and referred to in calc-info; an old relay gets the deployed base64 form.
 import { readFileSync, statSync } from 'node:fs';
 import type { CalcInfoWire, RelayClient } from '../client/relay-client.ts';
-import { detectFileMime, INLINE_MAX_BYTES } from './build-calc-info.ts';
+import { detectFileMime, goesAsBlob } from './build-calc-info.ts';
 import type { SubmitOptions } from './submit-options.ts';
 
 export async function uploadLargeInputs(client: RelayClient, info: CalcInfoWire, inputs: SubmitOptions['inputs'], signal: AbortSignal): Promise<void> {
-  const large = inputs.filter((i) => statSync(i.path).size > INLINE_MAX_BYTES);
+  const large = inputs.filter((i) => goesAsBlob(statSync(i.path).size));
   if (large.length === 0) return;
   const { features } = await client.serverFeatures({ signal });
   // imported only here: most calcs send no large input
