@@ -246,7 +246,9 @@ export class Relay {
   async result(user: User, acceptId: string, refsOver: number | null = null, waitMs = 0, signal?: AbortSignal): Promise<Record<string, unknown>> {
     // our `wait` extension: hold the call until the results are there (one call instead of
     // calc-progress polls followed by get-calc-result)
-    if (waitMs > 0 && signal) {
+    const live = waitMs > 0 && signal ? this.store.getCalc(acceptId, user.id) : null;
+    if (live && live.progress !== 'got return' && signal) {
+      // (a collected calc is not waited for: its results are answered again below, as without wait)
       const c = await this.waitProgress(user, acceptId, undefined, waitMs, signal, (p) => p === 'got return');
       if (c.progress !== 'got return') throw Errors.cannotReturn(c.progress, acceptId);
     }

@@ -135,6 +135,10 @@ test('get-calc-result?wait holds until the results are there, and answers the de
   assert.ok(Date.now() - t0 < 2000, 'answered when the results arrived, not at the end of the wait');
   assert.equal(code(res), 200);
   assert.ok(res.body.errors[0]['result-info'].result_files['out.txt'].content);
+  // collected: fetched again with wait (a lost answer), as without it
+  const again = await r.call('GET', `get-calc-result?accept_id=${id}&wait=5`);
+  assert.equal(code(again), 200);
+  assert.deepEqual(again.body.errors[0]['result-info'], res.body.errors[0]['result-info']);
 });
 
 test('blobs=1 with inline_under keeps small files inline and refers to large ones', async (t) => {
