@@ -51,7 +51,14 @@ function stopReason(err: unknown, hb: Heartbeat | null): string | null {
   return null;
 }
 
-async function relayStep(ctx: CalcContext, j: JournalData, hb: Heartbeat | null, step: string, target: Progress, call: () => Promise<unknown>): Promise<StepOutcome> {
+/**
+ * One call that moves the calc towards `target`: 'ok' (also when the relay refuses because it is
+ * already at or past `target`: the answer to an earlier try was lost, or we are resuming), a
+ * stop (cancelled, lease lost, calc gone), or, with `partWay`, the lower progress the relay named
+ * when it refused (a combined call whose first steps an earlier run took: the caller goes on
+ * with the separate calls from there). Other failures are thrown.
+ */
+async function relayCall(ctx: CalcContext, j: JournalData, hb: Heartbeat | null, step: string, target: Progress, call: () => Promise<unknown>, partWay: boolean): Promise<StepOutcome | Progress> {
   if (hb?.stopReason) return { stop: hb.stopReason.reason };
   try {
     await call();
@@ -63,6 +70,7 @@ async function relayStep(ctx: CalcContext, j: JournalData, hb: Heartbeat | null,
       ctx.emit({ type: 'step', acceptId: j.acceptId, step, note: `the relay already has it (progress "${p}")` });
       return 'ok';
     }
+    if (p !== null && partWay) return p;
     const why = stopReason(err, hb);
     if (why !== null && (!(err instanceof CallAborted) || hb?.stopReason)) return { stop: why };
     if (err instanceof ProtocolFailure) ctx.emit({ type: 'protocol-failure', endpoint: err.endpoint, code: err.code, message: err.protocolMessage, acceptId: j.acceptId });
@@ -70,28 +78,8 @@ async function relayStep(ctx: CalcContext, j: JournalData, hb: Heartbeat | null,
   }
 }
 
-/**
- * A combined call that may find the relay part-way (an earlier run of this agent took some of
- * its steps): 'ok', a stop, or the progress the relay named when it refused (the caller goes on
- * with the separate calls from there).
- */
-async function relayStepProgress(ctx: CalcContext, j: JournalData, hb: Heartbeat | null, step: string, call: () => Promise<unknown>): Promise<'ok' | { stop: string } | Progress> {
-  if (hb?.stopReason) return { stop: hb.stopReason.reason };
-  try {
-    await call();
-    ctx.emit({ type: 'step', acceptId: j.acceptId, step });
-    return 'ok';
-  } catch (err) {
-    const p = progressNamedIn(err);
-    if (p !== null) {
-      if (progressAtLeast(p, 'got return')) ctx.emit({ type: 'step', acceptId: j.acceptId, step, note: `the relay already has it (progress "${p}")` });
-      return p;
-    }
-    const why = stopReason(err, hb);
-    if (why !== null && (!(err instanceof CallAborted) || hb?.stopReason)) return { stop: why };
-    if (err instanceof ProtocolFailure) ctx.emit({ type: 'protocol-failure', endpoint: err.endpoint, code: err.code, message: err.protocolMessage, acceptId: j.acceptId });
-    throw err;
-  }
+function relayStep(ctx: CalcContext, j: JournalData, hb: Heartbeat | null, step: string, target: Progress, call: () => Promise<unknown>): Promise<StepOutcome> {
+  return relayCall(ctx, j, hb, step, target, call, false) as Promise<StepOutcome>;
 }
 
 interface Prepared {
@@ -369,9 +357,9 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
         if (client.has('combined')) {
           const combined = { ...(withEnd ? { calcEnd: o.result } : {}), endSend: true };
           const name = `${withEnd ? 'calc-end + ' : ''}send-results + end-send`;
-          const sent = await relayStepProgress(ctx, j, hb, name, () => client.sendResults(site, id, uploads, { ...ro, combined }));
-          if (typeof sent === 'object' && 'stop' in sent) return gone(sent.stop);
-          if (sent === 'ok' || progressAtLeast(sent, 'got return')) {
+          const sent = await relayCall(ctx, j, hb, name, 'got return', () => client.sendResults(site, id, uploads, { ...ro, combined }), true);
+          if (typeof sent === 'object') return gone(sent.stop);
+          if (sent === 'ok') {
             ctx.emit({ type: 'results', acceptId: id, sent: c.files.map((f) => f.name), missing: c.missing, refused: c.refused });
             finish(j, o);
             return;

@@ -236,7 +236,7 @@ export class RelayClient {
 
   /** Whether calc-request / calc-progress may carry `wait=` (known after the first answer). */
   get longPoll(): boolean {
-    return this.featureSet?.has('long-poll') ?? false;
+    return this.has('long-poll');
   }
 
   /** Ends every connection at once, idle or busy (a call still running fails as RelayUnreachable). */

@@ -246,13 +246,11 @@ export class Relay {
   async result(user: User, acceptId: string, refsOver: number | null = null, waitMs = 0, signal?: AbortSignal): Promise<Record<string, unknown>> {
     // our `wait` extension: hold the call until the results are there (one call instead of
     // calc-progress polls followed by get-calc-result)
-    const live = waitMs > 0 && signal ? this.store.getCalc(acceptId, user.id) : null;
-    if (live && live.progress !== 'got return' && signal) {
-      // (a collected calc is not waited for: its results are answered again below, as without wait)
-      const c = await this.waitProgress(user, acceptId, undefined, waitMs, signal, (p) => p === 'got return');
-      if (c.progress !== 'got return') throw Errors.cannotReturn(c.progress, acceptId);
-    }
+    // (a collected calc is not waited for: its results are answered again below, as without wait)
     let c = this.store.getCalc(acceptId, user.id);
+    if (c && c.progress !== 'got return' && waitMs > 0 && signal) {
+      c = await this.waitProgress(user, acceptId, undefined, waitMs, signal, (p) => p === 'got return');
+    }
     if (!c) {
       const gone = this.store.getCalcAnyState(acceptId, user.id);
       const again = gone?.deleteReason === 'collected' && gone.deletedAt !== null &&

@@ -102,7 +102,7 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     // loaded while the external computer works (a failure shows where it is awaited); with the
     // `blobs` feature the results come as references, fetched by blob-transfer.ts
     const writing = import('./write-results.ts');
-    const fetching = client.features?.has('blobs') ? import('../client/blob-transfer.ts') : null;
+    const fetching = client.has('blobs') ? import('../client/blob-transfer.ts') : null;
     for (const p of [writing, fetching]) p?.catch(() => {});
 
     let progress: Progress = 'not start';
@@ -127,7 +127,7 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
 
     // from here on the relay hands the results over and forgets the calc: nothing to cancel
     // with the `blobs` feature files come as references and stream down, verified and resumable
-    const refs = client.features?.has('blobs') ?? false;
+    const refs = client.has('blobs');
     // large files as references (streamed down, verified, resumable), small ones inline
     const files = await client.getCalcResult(acceptId, { retry: o.waitRetry, refs, inlineUnder: BLOB_MIN_BYTES });
     const id = acceptId;

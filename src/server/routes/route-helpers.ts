@@ -5,10 +5,8 @@ import { Errors } from '../../protocol/errors.ts';
 import type { User } from '../../store/store.ts';
 
 export function queryKey(req: FastifyRequest, key: string): string {
-  const q = req.query as Record<string, unknown>;
-  const v = q[key];
+  const v = optionalKey(req, key);
   if (v === undefined) throw Errors.noKeyInArgs(key);
-  if (typeof v !== 'string') throw Errors.badQuery(`${key} must be given once`);
   if (v === '') throw Errors.emptyKeyInArgs(key);
   return v;
 }
