@@ -32,6 +32,7 @@ const sites = Object.fromEntries(Array.from({ length: CLIENTS }, (_, i) => [`sit
 writeIni(ini, { sites, server: { rate_limit_per_minute: 0, loglevel: 1 } });
 const { bench: token } = await makeTokens(data, ['bench']);
 const srv = await spawnServer(ini, data, 0, [], process.env['BENCH_SERVER_NODE_ARGS']?.split(' '));
+if (process.env['BENCH_PRINT_PID']) process.stderr.write(`relay pid ${srv.child.pid}\n`);
 const agent = new Agent({ connections: CLIENTS * 2, pipelining: 1 });
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
 
@@ -134,8 +135,10 @@ try {
   const rttP50 = percentile(rtt, 50);
   emit({ bench: 'server', metric: 'empty_round_trip_ms', p50: rttP50, p99: percentile(rtt, 99), n: rtt.length,
     server_cpu_ms: (cpuMsOf(srv.child.pid!) - rttCpu0) / rtt.length });
-  await measure('deployed (10 calls)', deployedCycle, rttP50);
-  await measure('combined (5 calls, our agent and submit)', combinedCycle, rttP50);
+  // BENCH_CYCLES=combined (or deployed) measures only that cycle (for profiling one of them)
+  const only = process.env['BENCH_CYCLES'];
+  if (only === undefined || only === 'deployed') await measure('deployed (10 calls)', deployedCycle, rttP50);
+  if (only === undefined || only === 'combined') await measure('combined (5 calls, our agent and submit)', combinedCycle, rttP50);
 } finally {
   await agent.close();
   await srv.kill('SIGTERM');

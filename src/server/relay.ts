@@ -90,10 +90,12 @@ export class Relay {
     this.opts = { ...DEFAULT_RELAY_OPTIONS, ...opts };
   }
 
-  private logChange(c: Calc, user: User | null, from: string, event: string): void {
+  /** Logs a state change and wakes its long polls (and `alsoWake`'s), once it has committed. */
+  private logChange(c: Calc, user: User | null, from: string, event: string, alsoWake?: string): void {
     const tell = (): void => {
       this.log.info({ acceptId: c.acceptId, siteId: c.site, user: user?.name, from, progress: c.progress, status: c.status, event }, 'calc state change');
       this.hub.notify(calcKey(c.acceptId));
+      if (alsoWake !== undefined) this.hub.notify(alsoWake);
     };
     if (this.afterCommit) this.afterCommit.push(tell);
     else tell();
@@ -152,7 +154,8 @@ export class Relay {
 
   // ---------------------------------------------------------------- workflow side
 
-  async register(user: User, body: unknown): Promise<Calc> {
+  /** add-calcinfo; with `allow` (ours, add-calcinfo?allow=1) also allow-wait-calc, in the same transaction. */
+  async register(user: User, body: unknown, allow = false): Promise<Calc> {
     const info = parseAddCalcInfoBody(body);
     const cfg = this.config.current(true);
     const site = cfg.sites.get(info.site);
@@ -166,12 +169,15 @@ export class Relay {
         if (!b) return { name: f.name, direction: 'in', sha256: null, size: 0, mime1: '', mime2: '' };
         return { name: f.name, direction: 'in', sha256: b.sha256, size: b.size, mime1: f.mime1, mime2: f.mime2 };
       });
-      return this.store.insertCalc({
-        acceptId: randomUUID(), userId: user.id, site: info.site, command: info.command,
-        parameters: info.parameters, resultNames: info.resultNames, inputs,
+      return this.atomically(() => {
+        const c = this.store.insertCalc({
+          acceptId: randomUUID(), userId: user.id, site: info.site, command: info.command,
+          parameters: info.parameters, resultNames: info.resultNames, inputs,
+        });
+        this.logChange(c, user, '-', 'registered');
+        return allow ? this.allowId(user, c.acceptId) : c;
       });
     });
-    this.logChange(calc, user, '-', 'registered');
     return calc;
   }
 
@@ -194,8 +200,7 @@ export class Relay {
       if (r.found.progress !== 'not start') throw Errors.alreadyStarted(id);
       throw Errors.alreadyAllowed(id);
     }
-    this.logChange(r.calc, user, 'not start', 'allowed');
-    this.hub.notify(siteKey(r.calc.site, user.id));
+    this.logChange(r.calc, user, 'not start', 'allowed', siteKey(r.calc.site, user.id));
     return r.calc;
   }
 
@@ -270,7 +275,7 @@ export class Relay {
       else out[name] = { content: new Base64Of(f.sha256, f.size), mimetype1: f.mime1, mimetype2: f.mime2 };
     }
     if (c.deletedAt === null) {
-      const r = this.store.markDeleted(acceptId, user.id, 'collected');
+      const r = this.store.markDeleted(acceptId, user.id, 'collected', undefined, c);
       if (r.ok) this.logChange(r.calc, user, 'got return', 'collected');
     }
     return out;
@@ -371,12 +376,19 @@ export class Relay {
     return Errors.leaseLost(endpoint, c.acceptId, attempt, why, { attempt: c.attempt, progress: c.progress, status: c.status });
   }
 
-  private step(user: User, siteId: string, acceptId: string, name: StepName, extra: { status?: Calc['status']; outputs?: CalcFile[] } = {}, attempt?: number, from?: readonly Progress[]): Calc {
-    const before = this.remoteCalc(user, siteId, acceptId, name, attempt);
+  /**
+   * One remote-side state change. `known` is the calc as this call already read it (after
+   * remoteCalc()'s checks, with nothing in between): the change is then a compare-and-set on
+   * it, without reading it again (a combined call chains its steps this way).
+   */
+  private step(user: User, siteId: string, acceptId: string, name: StepName, extra: { status?: Calc['status']; outputs?: CalcFile[] } = {},
+    attempt?: number, from?: readonly Progress[], known?: Calc): Calc {
+    const before = known ?? this.remoteCalc(user, siteId, acceptId, name, attempt);
     const s = STEPS[name];
     const r = this.store.transition({
       acceptId, userId: user.id, from: from ?? s.from, orAbnormal: 'orAbnormal' in s ? s.orAbnormal : false, to: s.to, kind: name, ...extra,
       ...(attempt !== undefined ? { lease: { attempt, leaseMs: this.leaseSettings().leaseMs } } : {}),
+      before,
     });
     if (!r.ok) {
       // another call or the expiry timer committed first: say why from the calc as it is now
@@ -461,20 +473,19 @@ export class Relay {
   paramsCompleteCombined(user: User, body: unknown, also: { params: boolean; start: boolean }): Calc {
     const { acceptId, siteId, attempt } = this.remoteIds(body);
     return this.atomically(() => {
-      if (also.params) {
-        // the lease holder may repeat this call after a lost answer, as it may repeat calc-params
-        const c = this.remoteCalc(user, siteId, acceptId, 'calc-params', attempt);
-        if (c.progress === 'not start') this.step(user, siteId, acceptId, 'calc-params', {}, attempt);
-      }
-      const c = this.step(user, siteId, acceptId, 'calc-params-complete', {}, attempt);
-      return also.start ? this.step(user, siteId, acceptId, 'calc-start', {}, attempt) : c;
+      // each step starts from the calc as the previous one left it (one read for the whole call)
+      let c = this.remoteCalc(user, siteId, acceptId, also.params ? 'calc-params' : 'calc-params-complete', attempt);
+      // the lease holder may repeat this call after a lost answer, as it may repeat calc-params
+      if (also.params && c.progress === 'not start') c = this.step(user, siteId, acceptId, 'calc-params', {}, attempt, undefined, c);
+      c = this.step(user, siteId, acceptId, 'calc-params-complete', {}, attempt, undefined, c);
+      return also.start ? this.step(user, siteId, acceptId, 'calc-start', {}, attempt, undefined, c) : c;
     });
   }
 
   calcEnd(user: User, body: unknown): Calc {
     const { acceptId, siteId, attempt } = this.remoteIds(body);
-    this.remoteCalc(user, siteId, acceptId, 'calc-end', attempt);
-    return this.step(user, siteId, acceptId, 'calc-end', { status: calcEndStatus((body as Body)['result']) }, attempt);
+    const c = this.remoteCalc(user, siteId, acceptId, 'calc-end', attempt);
+    return this.step(user, siteId, acceptId, 'calc-end', { status: calcEndStatus((body as Body)['result']) }, attempt, undefined, c);
   }
 
   /**
@@ -499,20 +510,22 @@ export class Relay {
         return { name: f.name, direction: 'out', sha256: b.sha256, size: b.size, mime1: f.mime1, mime2: f.mime2 };
       });
       return this.atomically(() => {
-        if (endStatus !== null) this.step(user, siteId, acceptId, 'calc-end', { status: endStatus }, attempt);
-        const sent = this.step(user, siteId, acceptId, 'send-results', { outputs }, attempt);
-        return { calc: also.endSend ? this.step(user, siteId, acceptId, 'end-send', {}, attempt) : sent, ignored };
+        // read again: other calls may have run while the files were written
+        let c = this.remoteCalc(user, siteId, acceptId, first, attempt);
+        if (endStatus !== null) c = this.step(user, siteId, acceptId, 'calc-end', { status: endStatus }, attempt, undefined, c);
+        const sent = this.step(user, siteId, acceptId, 'send-results', { outputs }, attempt, undefined, c);
+        return { calc: also.endSend ? this.step(user, siteId, acceptId, 'end-send', {}, attempt, undefined, sent) : sent, ignored };
       });
     });
   }
 
   endSend(user: User, body: unknown): Calc {
     const { acceptId, siteId, attempt } = this.remoteIds(body);
-    this.remoteCalc(user, siteId, acceptId, 'end-send', attempt);
+    const c = this.remoteCalc(user, siteId, acceptId, 'end-send', attempt);
     const result = (body as Body)['result'];
     if (result === undefined) throw Errors.noResultKey();
     if (result !== 'end send') throw Errors.unknownEndSendResult(String(result));
-    return this.step(user, siteId, acceptId, 'end-send', {}, attempt);
+    return this.step(user, siteId, acceptId, 'end-send', {}, attempt, undefined, c);
   }
 
   // ---------------------------------------------------------------- timers

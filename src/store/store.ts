@@ -106,6 +106,12 @@ export interface TransitionRequest {
    * and its lease is renewed for `leaseMs`. Recorded in the event's detail.
    */
   lease?: { attempt: number; leaseMs: number };
+  /**
+   * The calc as the caller read it just before (in the same transaction, or with nothing in
+   * between). The change then also requires the calc to still be in that progress, status and
+   * attempt (compare-and-set), and the store does not read it again.
+   */
+  before?: Calc;
 }
 
 /** What a heartbeat found: the calc with its lease renewed, or the calc as found (unchanged). */
@@ -156,8 +162,11 @@ export interface Store {
   /** Records a refused call in the history (a stale lease, a cancelled calc); changes nothing else. */
   recordRefusal(acceptId: string, userId: number, kind: string, detail: Record<string, unknown>): void;
   transition(t: TransitionRequest): TransitionResult;
-  /** Marks the calc deleted for clients (collected, cancelled); the history stays. */
-  markDeleted(acceptId: string, userId: number, reason: DeleteReason, onlyIf?: (c: Calc) => boolean): TransitionResult;
+  /**
+   * Marks the calc deleted for clients (collected, cancelled); the history stays. `known`: the
+   * calc as the caller just read it (the change is a compare-and-set on its progress and status).
+   */
+  markDeleted(acceptId: string, userId: number, reason: DeleteReason, onlyIf?: (c: Calc) => boolean, known?: Calc): TransitionResult;
   /** Calcs registered before `before` that never started (for the expiry rule). */
   unstartedBefore(before: number): Calc[];
   /** Ends an unstarted calc as got return / abnormal with an explanation file, if still unstarted. */

@@ -40,8 +40,7 @@ export function streamedBodyRoutes(app: FastifyInstance, relay: Relay, limits: B
     const allow = flag(req, 'allow');
     const { value, files } = await parse(req, relay, limits, isParameterContent, (m) => Errors.badCalcInfoField(m));
     try {
-      const c = await relay.register(user, value);
-      if (allow) relay.allowId(user, c.acceptId);
+      const c = await relay.register(user, value, allow);
       return ok('calc info successfully added', { accept_id: c.acceptId, ...(allow ? { allowed: true } : {}) });
     } finally {
       await relay.blobs.discard(files); // committed ones were moved; this drops the rest

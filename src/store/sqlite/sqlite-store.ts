@@ -1,6 +1,13 @@
 // The Store on SQLite (better-sqlite3, WAL). Every state change is one guarded UPDATE
 // (`WHERE progress IN (...)`) in a transaction with its event row: a late or duplicate
 // call finds the wrong state and changes nothing.
+//
+// Transactions: one wrapper, made once (better-sqlite3's db.transaction() builds a new
+// wrapper on every call: 12 % of a cycle's store time), and no savepoints: a change made
+// inside atomically() joins the open transaction directly, since a guarded statement that
+// finds the wrong state changes nothing and anything that throws rolls the whole one back.
+// Measured with scratch-style micro runs of one combined cycle's store work (2-core VM):
+// 1.2-1.45 ms before, see the commit for after.
 import type Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import { IN_FLIGHT, type Progress, type Status } from '../../protocol/states.ts';
@@ -41,10 +48,14 @@ export class SqliteStore implements Store {
   private readonly now: () => number;
   private readonly st;
   private readonly transitionSql = new Map<string, Database.Statement>();
+  /** BEGIN IMMEDIATE .. COMMIT around a function, made once. */
+  private readonly immediate: <T>(fn: () => T) => T;
 
   constructor(dataDir: string, opts: OpenOptions & { now?: () => number } = {}) {
     this.db = openDatabase(dataDir, opts);
     this.now = opts.now ?? Date.now;
+    const tx = this.db.transaction((fn: () => unknown) => fn());
+    this.immediate = tx.immediate as <T>(fn: () => T) => T;
     const p = (sql: string) => this.db.prepare(sql);
     this.st = {
       getCalc: p('SELECT * FROM calcs WHERE accept_id = ? AND user_id = ? AND deleted_at IS NULL'),
@@ -52,7 +63,7 @@ export class SqliteStore implements Store {
       listCalcs: p('SELECT * FROM calcs WHERE user_id = ? AND deleted_at IS NULL ORDER BY created_at'),
       files: p('SELECT name, direction, sha256, size, mime1, mime2 FROM calc_files WHERE accept_id = ? AND direction = ? ORDER BY position'),
       insertCalc: p(`INSERT INTO calcs (accept_id, user_id, site, command, parameters, result_names, created_at, updated_at, progress, status)
-                     VALUES (@acceptId, @userId, @site, @command, @parameters, @resultNames, @now, @now, 'not start', 'none')`),
+                     VALUES (@acceptId, @userId, @site, @command, @parameters, @resultNames, @now, @now, 'not start', 'none') RETURNING *`),
       insertFile: p(`INSERT INTO calc_files (accept_id, direction, name, position, sha256, size, mime1, mime2)
                      VALUES (@acceptId, @direction, @name, @position, @sha256, @size, @mime1, @mime2)`),
       deleteOutFiles: p(`DELETE FROM calc_files WHERE accept_id = ? AND direction = 'out'`),
@@ -140,20 +151,22 @@ export class SqliteStore implements Store {
   }
 
   // -- calcs
+  /** Runs `fn` in a write transaction, or inside the one already open (atomically()). */
+  private write<T>(fn: () => T): T {
+    return this.db.inTransaction ? fn() : this.immediate(fn);
+  }
+
   insertCalc(c: NewCalc): Calc {
-    const tx = this.db.transaction(() => {
+    return this.write(() => {
       const now = this.now();
-      this.st.insertCalc.run({
+      const r = this.st.insertCalc.get({
         acceptId: c.acceptId, userId: c.userId, site: c.site, command: c.command, parameters: c.parameters,
         resultNames: JSON.stringify(c.resultNames), now,
-      });
+      }) as CalcRow;
       c.inputs.forEach((f, position) => this.st.insertFile.run({ acceptId: c.acceptId, position, ...f, direction: 'in' }));
       this.event(c.acceptId, c.userId, 'registered', null, 'not start', 'none', JSON.stringify({ site: c.site, command: c.command }));
+      return toCalc(r);
     });
-    tx.immediate();
-    const calc = this.getCalc(c.acceptId, c.userId);
-    if (!calc) throw new Error('calc vanished after insert');
-    return calc;
   }
 
   getCalc(acceptId: string, userId: number): Calc | null {
@@ -172,22 +185,22 @@ export class SqliteStore implements Store {
   }
 
   allow(acceptId: string, userId: number): TransitionResult {
-    return this.db.transaction((): TransitionResult => {
+    return this.write((): TransitionResult => {
       const r = this.st.allow.get({ acceptId, userId, now: this.now() }) as CalcRow | undefined;
       if (!r) return { ok: false, found: this.getCalc(acceptId, userId) };
       this.event(acceptId, userId, 'allowed', 'not start', 'not start', r.status);
       return { ok: true, calc: toCalc(r) };
-    }).immediate();
+    });
   }
 
   claimNext(site: string, userId: number, claimMs: number, leaseMs: number | null = null): Calc | null {
-    return this.db.transaction((): Calc | null => {
+    return this.write((): Calc | null => {
       const now = this.now();
       const r = this.st.claim.get({ site, userId, now, until: now + claimMs, leaseUntil: leaseMs === null ? null : now + leaseMs }) as CalcRow | undefined;
       if (!r) return null;
       this.event(r.accept_id, userId, 'claimed', r.progress, r.progress, r.status, JSON.stringify({ attempt: r.attempt, lease: leaseMs !== null }));
       return toCalc(r);
-    }).immediate();
+    });
   }
 
   heartbeat(acceptId: string, userId: number, attempt: number, leaseMs: number, claimMs: number): HeartbeatResult {
@@ -202,7 +215,7 @@ export class SqliteStore implements Store {
   }
 
   expireLease(c: Calc, graceMs: number, reason: string, stderrFile: CalcFile): boolean {
-    return this.db.transaction((): boolean => {
+    return this.write((): boolean => {
       const now = this.now();
       const r = this.st.expireLease.get({ acceptId: c.acceptId, attempt: c.attempt, leaseUntil: c.leaseUntil, reason, now, graceMs }) as CalcRow | undefined;
       if (!r) return false;
@@ -210,7 +223,7 @@ export class SqliteStore implements Store {
       this.st.insertFile.run({ acceptId: c.acceptId, position: 0, ...stderrFile, direction: 'out' });
       this.event(c.acceptId, null, 'lease-expired', c.progress, 'got return', 'abnormal', JSON.stringify({ attempt: c.attempt, reason }));
       return true;
-    }).immediate();
+    });
   }
 
   extendLeases(until: number): number {
@@ -226,20 +239,25 @@ export class SqliteStore implements Store {
   transition(t: TransitionRequest): TransitionResult {
     const from = [...t.from];
     // a lease-aware call also requires its attempt (the claim is still its own) and renews the lease
+    // given the calc as the caller just read it, the update is also a compare-and-set on its
+    // progress, status and attempt (so the history's `from` is exact) and needs no read of its own
+    const known = t.before;
     const sql = `UPDATE calcs SET progress = ?, status = COALESCE(?, status), reason = COALESCE(?, reason), updated_at = ?${t.lease
       ? ', lease_until = CASE WHEN lease_until IS NULL THEN NULL ELSE ? END, heartbeat_at = CASE WHEN lease_until IS NULL THEN heartbeat_at ELSE ? END' : ''}
                   WHERE accept_id = ? AND user_id = ? AND deleted_at IS NULL${t.lease ? ' AND attempt = ?' : ''}
                     AND (progress IN (${from.map(() => '?').join(', ')})${t.orAbnormal ? ` OR (status = 'abnormal' AND progress IN (${IN_FLIGHT.map((x) => `'${x}'`).join(', ')}))` : ''})
+                    ${known ? 'AND progress = ? AND status = ? AND attempt = ?' : ''}
                   RETURNING *`;
-    return this.db.transaction((): TransitionResult => {
-      const before = this.getCalc(t.acceptId, t.userId);
+    return this.write((): TransitionResult => {
+      const before = known ?? this.getCalc(t.acceptId, t.userId);
       let stmt = this.transitionSql.get(sql);
       if (!stmt) this.transitionSql.set(sql, (stmt = this.db.prepare(sql)));
       const now = this.now();
       const leaseArgs = t.lease ? [now + t.lease.leaseMs, now] : [];
       const attemptArg = t.lease ? [t.lease.attempt] : [];
-      const r = stmt.get(t.to, t.status ?? null, t.reason ?? null, now, ...leaseArgs, t.acceptId, t.userId, ...attemptArg, ...from) as CalcRow | undefined;
-      if (!r || !before) return { ok: false, found: before };
+      const casArgs = known ? [known.progress, known.status, known.attempt] : [];
+      const r = stmt.get(t.to, t.status ?? null, t.reason ?? null, now, ...leaseArgs, t.acceptId, t.userId, ...attemptArg, ...from, ...casArgs) as CalcRow | undefined;
+      if (!r || !before) return { ok: false, found: known ? this.getCalc(t.acceptId, t.userId) : before };
       if (t.outputs) {
         this.st.deleteOutFiles.run(t.acceptId);
         t.outputs.forEach((f, position) => this.st.insertFile.run({ acceptId: t.acceptId, position, ...f, direction: 'out' }));
@@ -247,12 +265,12 @@ export class SqliteStore implements Store {
       const detail = t.lease ? JSON.stringify({ attempt: t.lease.attempt, ...(t.reason ? { reason: t.reason } : {}) }) : t.reason ?? null;
       this.event(t.acceptId, t.userId, t.kind, before.progress, r.progress, r.status, detail);
       return { ok: true, calc: toCalc(r) };
-    }).immediate();
+    });
   }
 
-  markDeleted(acceptId: string, userId: number, reason: DeleteReason, onlyIf?: (c: Calc) => boolean): TransitionResult {
-    return this.db.transaction((): TransitionResult => {
-      const before = this.getCalc(acceptId, userId);
+  markDeleted(acceptId: string, userId: number, reason: DeleteReason, onlyIf?: (c: Calc) => boolean, known?: Calc): TransitionResult {
+    return this.write((): TransitionResult => {
+      const before = known ?? this.getCalc(acceptId, userId);
       if (!before || (onlyIf && !onlyIf(before))) return { ok: false, found: before };
       const r = this.st.markDeleted.get({ acceptId, userId, reason, now: this.now(), progress: before.progress, status: before.status }) as CalcRow | undefined;
       if (!r) return { ok: false, found: before };
@@ -261,7 +279,7 @@ export class SqliteStore implements Store {
       const kind = reason === 'cancelled' && before.progress === 'got return' ? 'discarded' : reason;
       this.event(acceptId, userId, kind, before.progress, before.progress, before.status);
       return { ok: true, calc: toCalc(r) };
-    }).immediate();
+    });
   }
 
   unstartedBefore(before: number): Calc[] {
@@ -269,18 +287,18 @@ export class SqliteStore implements Store {
   }
 
   expire(acceptId: string, reason: string, stderrFile: CalcFile): boolean {
-    return this.db.transaction((): boolean => {
+    return this.write((): boolean => {
       const r = this.st.expire.get({ acceptId, reason, now: this.now() }) as CalcRow | undefined;
       if (!r) return false;
       this.st.deleteOutFiles.run(acceptId);
       this.st.insertFile.run({ acceptId, position: 0, ...stderrFile, direction: 'out' });
       this.event(acceptId, null, 'expired', 'not start', 'got return', 'abnormal', reason);
       return true;
-    }).immediate();
+    });
   }
 
   purgeDeleted(before: number): string[] {
-    return this.db.transaction((): string[] => {
+    return this.write((): string[] => {
       const ids = (this.st.deletedBefore.all(before) as { accept_id: string }[]).map((r) => r.accept_id);
       const blobs = new Set<string>();
       for (const id of ids) {
@@ -289,7 +307,7 @@ export class SqliteStore implements Store {
         this.event(id, null, 'purged', null, null, null);
       }
       return [...blobs].filter((sha) => this.st.blobUsed.get(sha, sha) === undefined);
-    }).immediate();
+    });
   }
 
   blobInUse(sha256: string): boolean {
@@ -313,8 +331,8 @@ export class SqliteStore implements Store {
   }
 
   atomically<T>(fn: () => T): T {
-    // the store's own transactions inside become savepoints of this one
-    return this.db.transaction(fn).immediate();
+    // the store's own changes inside join this transaction (see write())
+    return this.write(fn);
   }
 
   close(): void {
