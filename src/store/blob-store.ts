@@ -1,10 +1,12 @@
 // File contents, stored as files named by their sha256 and written atomically
 // (temporary file in the same file system, then rename): a reader never sees a partial blob.
-// Writes and reads go through libuv's thread pool (fs/promises), so that concurrent requests
-// overlap their file-system waits: creating a file costs ~0.8 ms on the ext4 of our 2-core
-// machines, which was 30% of the relay's CPU profile when done synchronously.
+// Large writes and reads go through libuv's thread pool (fs/promises), so that concurrent
+// requests overlap their file-system waits. Small blobs (up to SYNC_WRITE_MAX) are written
+// synchronously: for a 1 KiB file, open/write/close/rename through the thread pool cost
+// 0.12-0.17 ms of CPU (futex wake-ups, the completion's eventfd, a FileHandle) against
+// 0.03-0.05 ms done in place, measured on the 2-core VM (and the wait is as short either way).
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, existsSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, existsSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { createReadStream, type ReadStream } from 'node:fs';
 import { BlobWriter, type IncomingBlob } from './blob-writer.ts';
@@ -12,6 +14,9 @@ import { join } from 'node:path';
 import { SmallBlobCache } from './small-blob-cache.ts';
 
 export const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
+
+/** Blobs up to this size are written synchronously (see above), bytes. @default 256 KiB */
+export const SYNC_WRITE_MAX = 256 * 1024;
 
 export class BlobStore {
   private readonly tmpDir: string;
@@ -113,8 +118,11 @@ export class BlobStore {
     const dest = this.pathOf(sha256);
     if (!existsSync(dest)) {
       const tmp = join(this.tmpDir, `${sha256}.${randomBytes(6).toString('hex')}`);
-      await writeFile(tmp, bytes);
-      await rename(tmp, dest);
+      if (bytes.length <= SYNC_WRITE_MAX) writeSmall(tmp, bytes, dest);
+      else {
+        await writeFile(tmp, bytes);
+        await rename(tmp, dest);
+      }
     }
     this.cache.set(sha256, bytes);
     return { sha256, size: bytes.length };
@@ -146,4 +154,18 @@ export class BlobStore {
     }
     return true;
   }
+}
+
+/** Writes a small file to `tmp` and renames it to `dest`, synchronously; removes `tmp` on failure. */
+function writeSmall(tmp: string, bytes: Buffer, dest: string): void {
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off);
+  } catch (err) {
+    closeSync(fd);
+    try { unlinkSync(tmp); } catch { /* a leftover in tmp/ is never read as a blob */ }
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, dest);
 }
