@@ -78,15 +78,37 @@ test('bad bodies: a clear error and no temporary file left', async (t) => {
     [`{"calc-info":{"parameter_files":{"f":["${'QUJD'.repeat(300)}","",""]}}}`, /larger than the limit of 1000/, 'too-large'],
     [`{"x":"${'a'.repeat(300)}"}`, /larger than the limit of 200/, 'too-large'],
   ];
-  for (const [text, why, kind] of cases) {
-    await assert.rejects(parseStreamedJson(Readable.from([Buffer.from(text)]), blobs, opts), (e: unknown) => {
-      assert.ok(e instanceof StreamedBodyError, String(e));
-      assert.match(e.message, why, text.slice(0, 60));
-      assert.equal(e.kind, kind, text.slice(0, 60));
-      return true;
-    });
+  // streamed, and read whole (a declared length within the limits): the same error either way
+  for (const whole of [false, true]) {
+    for (const [text, why, kind] of cases) {
+      const bodyBytes = whole ? Buffer.byteLength(text) : undefined;
+      await assert.rejects(parseStreamedJson(Readable.from([Buffer.from(text)]), blobs, { ...opts, bodyBytes }), (e: unknown) => {
+        assert.ok(e instanceof StreamedBodyError, String(e));
+        assert.match(e.message, why, text.slice(0, 60));
+        assert.equal(e.kind, kind, text.slice(0, 60));
+        return true;
+      });
+    }
   }
   assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
+});
+
+test('a body read whole gives what the streaming parser gives: the same values, the same decoded files', async (t) => {
+  const blobs = new BlobStore(tempDir(t));
+  const streamAt = (p: readonly (string | number)[]): boolean => p.length === 4 && p[0] === 'calc-info' && p[3] === 0;
+  const content = fc.oneof(fc.uint8Array({ maxLength: 2000 }).map((b) => Buffer.from(b).toString('base64')), fc.string(), fc.integer(), fc.constant(null));
+  await fc.assert(
+    fc.asyncProperty(fc.jsonValue({ maxDepth: 3 }), fc.dictionary(fc.string({ maxLength: 8 }), fc.tuple(content, fc.string())), fc.array(fc.nat(), { maxLength: 5 }),
+      async (other, files, cuts) => {
+        const text = JSON.stringify({ other, 'calc-info': { parameter_files: files, other } });
+        const opts = { streamAt, maxSmallBytes: 1e6, maxStreamedBytes: 1e6 };
+        const settle = (p: Promise<unknown>): Promise<unknown> => p.then((v) => ({ v }), (e: unknown) => ({ e: e instanceof StreamedBodyError ? [e.kind, e.message] : String(e) }));
+        const streamed = await settle(parseStreamedJson(Readable.from(pieces(text, cuts)), blobs, opts).then((r) => r.value));
+        const whole = await settle(parseStreamedJson(Readable.from(pieces(text, cuts)), blobs, { ...opts, bodyBytes: Buffer.byteLength(text) }).then((r) => r.value));
+        assert.deepEqual(whole, streamed);
+      }),
+    { numRuns: 300 },
+  );
 });
 
 test('"__proto__" is an ordinary key, as with JSON.parse: it never sets a prototype', async (t) => {
@@ -97,4 +119,7 @@ test('"__proto__" is an ordinary key, as with JSON.parse: it never sets a protot
   assert.equal(Object.getPrototypeOf(ci), Object.prototype);
   assert.equal(ci.command, undefined, 'nothing inherited from a "__proto__" key');
   assert.deepEqual(value, JSON.parse(text));
+  const whole = await parseStreamedJson(Readable.from([Buffer.from(text)]), blobs, { streamAt: () => false, maxSmallBytes: 1e6, maxStreamedBytes: 1e6, bodyBytes: text.length });
+  assert.equal((whole.value as any)['calc-info'].command, undefined);
+  assert.deepEqual(whole.value, JSON.parse(text));
 });

@@ -7,12 +7,8 @@ import { JsonSyntaxError, JsonTokenizer, type Token } from './json-tokens.ts';
 import type { BlobStore } from '../../store/blob-store.ts';
 import type { BlobWriter, IncomingBlob } from '../../store/blob-writer.ts';
 import { Base64Decoder, Base64Error } from './base64-stream.ts';
-import type { DecodedContent, ReceivedContent } from '../../protocol/calc-info.ts';
-
-/** A small streamed string, decoded in memory (protocol's DecodedContent). */
-export class DecodedFile implements DecodedContent {
-  constructor(readonly decoded: Buffer) {}
-}
+import { DecodedFile, StreamedBodyError, StreamedFile } from './streamed-json-body-types.ts';
+import { WHOLE_BODY_MAX, parseWhole, readWhole, streamOf } from './small-json-body.ts';
 
 /**
  * Streamed values stay in memory up to this many decoded bytes, and go to a blob file beyond:
@@ -21,17 +17,7 @@ export class DecodedFile implements DecodedContent {
  */
 export const IN_MEMORY_MAX = 1024 * 1024;
 
-/** Where a streamed string ended up: a received blob, not yet committed (protocol's ReceivedContent). */
-export class StreamedFile implements ReceivedContent {
-  constructor(readonly received: IncomingBlob) {}
-}
-
-export class StreamedBodyError extends Error {
-  override readonly name = 'StreamedBodyError';
-  constructor(message: string, readonly kind: 'json' | 'too-large' | 'base64' | 'io', options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
+export { DecodedFile, StreamedBodyError, StreamedFile } from './streamed-json-body-types.ts';
 
 export interface StreamedParseOptions {
   /** Which string values go to files: gets the path of keys/indexes from the root. */
@@ -40,12 +26,26 @@ export interface StreamedParseOptions {
   maxSmallBytes: number;
   /** Largest single streamed value, bytes of base64 text. */
   maxStreamedBytes: number;
+  /**
+   * The body's declared length (Content-Length), when known: a body that fits every limit and
+   * WHOLE_BODY_MAX is read whole and parsed by JSON.parse (small-json-body.ts).
+   */
+  bodyBytes?: number;
 }
 
 type Container = { kind: 'object'; value: Record<string, unknown>; key: string | null } | { kind: 'array'; value: unknown[] };
 
 /** Parses the body; on any error every blob received so far is removed. */
 export async function parseStreamedJson(body: Readable, blobs: BlobStore, o: StreamedParseOptions): Promise<{ value: unknown; files: IncomingBlob[] }> {
+  const n = o.bodyBytes;
+  if (n !== undefined && n <= WHOLE_BODY_MAX && n <= o.maxSmallBytes && n <= o.maxStreamedBytes) {
+    // within every limit whatever its shape: read whole; what JSON.parse refuses is parsed
+    // again as a stream, so that the error says what it always said
+    const bytes = await readWhole(body);
+    const whole = parseWhole(bytes, o.streamAt);
+    if (whole) return { value: whole.value, files: [] };
+    return parseStreamedJson(streamOf(bytes), blobs, { ...o, bodyBytes: undefined });
+  }
   const tokenizer = new JsonTokenizer();
   const files: IncomingBlob[] = [];
   const stack: Container[] = [];

@@ -23,7 +23,9 @@ const isResultContent = (p: readonly (string | number)[]): boolean =>
 
 async function parse(req: FastifyRequest, relay: Relay, limits: BodyLimits, streamAt: (p: readonly (string | number)[]) => boolean, base64Error: (m: string) => ProtocolError) {
   try {
-    return await parseStreamedJson((req.body ?? req.raw) as Readable, relay.blobs, { streamAt, maxSmallBytes: limits.smallBytes, maxStreamedBytes: limits.fileBase64Bytes });
+    const declared = req.headers['content-length'];
+    const bodyBytes = declared !== undefined && /^\d{1,15}$/.test(declared) ? Number(declared) : undefined;
+    return await parseStreamedJson((req.body ?? req.raw) as Readable, relay.blobs, { streamAt, maxSmallBytes: limits.smallBytes, maxStreamedBytes: limits.fileBase64Bytes, bodyBytes });
   } catch (err) {
     if (!(err instanceof StreamedBodyError)) throw err;
     if (err.kind === 'too-large') throw /file/.test(err.message) ? Errors.bodyFileTooLarge(limits.fileBase64Bytes) : Errors.bodyTooLarge(limits.smallBytes);
