@@ -5,19 +5,28 @@
 // took ~0.45 s per start on our 2-core machines, which every `distcomp submit` would pay.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { exitFlushed } from './exit-flushed.ts';
 
-// `distcomp ssh` (program B) runs once per module run and is timed against the deployed shell
-// sequence (issue 5): its ordinary command lines skip commander (17-32 ms of each run here).
-// parseSshArgv() leaves help, errors and anything unusual to the commander path below.
-if (process.argv[2] === 'ssh') {
+// `distcomp ssh` (program B) and `distcomp submit` (called by program A) run once per module
+// run and are timed (issues 5 and 4): their ordinary command lines skip commander (10-30 ms
+// of each run here) and end with exitFlushed(), without a natural exit's teardown. Help,
+// errors and anything unusual go to the commander path below.
+const sub = process.argv[2];
+if (sub === 'ssh') {
   const { parseSshArgv } = await import('./ssh-argv.ts');
   const parsed = parseSshArgv(process.argv.slice(3));
   if (parsed !== undefined) {
     const { runSshCli } = await import('./ssh-run.ts');
     await runSshCli(parsed.words, parsed.flags);
-    // Nothing is left to run (stderr writes are synchronous on pipes, files and terminals
-    // here); exiting now skips the 3-5 ms teardown of a natural exit.
-    process.exit();
+    await exitFlushed(typeof process.exitCode === 'number' ? process.exitCode : 0);
+  } else {
+    await runWithCommander();
+  }
+} else if (sub === 'submit') {
+  const { submitFromArgv } = await import('./submit-fast-path.ts');
+  const code = await submitFromArgv(process.argv.slice(3));
+  if (code !== undefined) {
+    await exitFlushed(code);
   } else {
     await runWithCommander();
   }

@@ -1,18 +1,12 @@
-// `distcomp ssh`'s options, once, and a parser for its ordinary command lines that does not
-// load commander. Program B starts once per module run and its wall time is measured against
+// `distcomp ssh`'s options, once, and a reader of its ordinary command lines that does not
+// load commander (plain-argv.ts). Program B starts once per module run and its wall time is measured against
 // the deployed shell sequence (issue 5); loading commander took 17-32 ms of each run here.
 // The commander definition (ssh-command.ts) is built from the same table and still handles
 // help, errors and anything this parser does not take, so both read a command line alike.
-import { parseArgs } from 'node:util';
 import type { SshFlags } from '../ssh/ssh-options.ts';
+import { plainArgvReader, type CliOption } from './plain-argv.ts';
 
-export interface SshCliOption {
-  /** commander's form: `-p, --port <port>`, `--remove-workdir`. */
-  flags: string;
-  description: string;
-  /** Applied when the option is absent (as commander does). */
-  defaultValue?: string;
-}
+export type SshCliOption = CliOption;
 
 export const SSH_CLI_OPTIONS: readonly SshCliOption[] = [
   { flags: '-p, --port <port>', description: 'TCP port (default: from ssh_config, else 22)' },
@@ -40,56 +34,13 @@ export const SSH_CLI_OPTIONS: readonly SshCliOption[] = [
 /** The flags object the action gets (commander's camelCase names). */
 export type SshCliFlags = SshFlags & { keepWorkdir?: boolean };
 
-interface Spec {
-  long: string;
-  short: string | undefined;
-  takesValue: boolean;
-  key: string;
-  defaultValue: string | undefined;
-}
-
-const SPECS: readonly Spec[] = SSH_CLI_OPTIONS.map((o) => {
-  const m = /^(?:-([A-Za-z]), )?--([a-z][a-z-]*)( <[^>]+>)?$/.exec(o.flags);
-  if (!m?.[2]) throw new Error(`bad option definition ${o.flags}`);
-  const long = m[2];
-  return {
-    long,
-    short: m[1],
-    takesValue: m[3] !== undefined,
-    key: long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
-    defaultValue: o.defaultValue,
-  };
-});
+const readSshArgv = plainArgvReader(SSH_CLI_OPTIONS);
 
 /**
  * `words` and `flags` from the arguments after `ssh`, or undefined when this command line is
- * one for commander: help, an unknown or malformed option, a value that looks like an option,
- * grouped or attached short options (`-vp`, `-p22`). Only plain forms are taken here:
- * `--name`, `--name value`, `--name=value`, `-x`, `-x value`, words, and `--`.
+ * one for commander (see plainArgvReader()).
  */
 export function parseSshArgv(args: readonly string[]): { words: string[]; flags: SshCliFlags } | undefined {
-  const end = args.indexOf('--');
-  for (const arg of end === -1 ? args : args.slice(0, end)) {
-    if (arg.startsWith('-') && !arg.startsWith('--') && arg.length !== 2) return undefined;
-  }
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      strict: true,
-      options: Object.fromEntries(
-        SPECS.map((s) => [s.long, s.short === undefined ? { type: s.takesValue ? 'string' : 'boolean' } : { type: s.takesValue ? 'string' : 'boolean', short: s.short }]),
-      ) as NonNullable<Parameters<typeof parseArgs>[0]>['options'],
-    });
-  } catch {
-    return undefined;
-  }
-  const flags: Record<string, string | boolean> = {};
-  for (const s of SPECS) {
-    const value = parsed.values[s.long];
-    if (typeof value === 'string' || typeof value === 'boolean') flags[s.key] = value;
-    else if (s.defaultValue !== undefined) flags[s.key] = s.defaultValue;
-  }
-  return { words: parsed.positionals, flags: flags as SshCliFlags };
+  const r = readSshArgv(args);
+  return r && { words: r.positionals, flags: r.flags as SshCliFlags };
 }

@@ -1,9 +1,10 @@
 // Streaming file transfers with a relay that has the `blobs` feature: one file's raw bytes,
 // sha256-verified at both ends, resumed from the bytes already across after any break, at
 // constant memory whatever the size (the deployed base64-in-JSON form holds files whole).
-import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Transform } from 'node:stream';
 import { firstEntry } from '../protocol/envelope.ts';
@@ -11,6 +12,12 @@ import { BadAnswer, ProtocolFailure, RelayUnreachable } from './client-errors.ts
 import type { TransportResponse } from './http-transport.ts';
 import type { RelayClient } from './relay-client.ts';
 import { withRetry } from './retry-policy.ts';
+
+// node:crypto is required at the first hash, not imported: `distcomp submit` carries this file
+// in its one-file bundle (scripts/build.mjs) and only a blob transfer needs a hash, while
+// loading node:crypto cost 5-10 ms of CPU here
+const requireBuiltin = createRequire(import.meta.url);
+const sha256 = (): Hash => (requireBuiltin('node:crypto') as typeof import('node:crypto')).createHash('sha256');
 
 /** sha256 of no bytes at all: an empty blob needs no transfer. */
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -29,7 +36,7 @@ export async function hashFile(path: string): Promise<BlobId> {
 }
 
 export async function hashStream(source: AsyncIterable<Uint8Array>): Promise<BlobId> {
-  const h = createHash('sha256');
+  const h = sha256();
   let size = 0;
   for await (const c of source) {
     h.update(c as Buffer);

@@ -5,15 +5,16 @@
 //   the relay already checked;
 // - each parent directory is created one level at a time, and an existing one must be a real
 //   directory (lstat: a symbolic link planted there is never followed);
-// - the content goes to a fresh temporary file in the target directory (O_EXCL|O_NOFOLLOW),
-//   then is renamed over the name: rename replaces a symbolic link that is already there
+// - the content goes to a fresh temporary file in the target directory (O_EXCL|O_NOFOLLOW;
+//   a name already taken, even planted, only makes us pick another), then is renamed over the
+//   name: rename replaces a symbolic link that is already there
 //   instead of writing through it, and a reader never sees a half-written file.
 // - each file is fsync'ed before its rename, so that a crash cannot leave the new name on
 //   empty or partial content; the files of one answer are synced together (up to
 //   SYNC_BATCH at once, on libuv's thread pool) instead of one after the other: each fsync
 //   took 1-5 ms on our test machines. An empty file has no data to lose: it is not synced.
 import { close, closeSync, constants, fsync, lstatSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { ResultFilesWire } from '../client/relay-client.ts';
 import { showName, unsafeFileNameReason } from '../protocol/file-names.ts';
@@ -55,6 +56,21 @@ function ensureDirs(outDir: string, segments: readonly string[]): string {
   return dir;
 }
 
+/**
+ * A name for a temporary file opened with O_EXCL|O_NOFOLLOW, which makes it safe whatever its
+ * randomness: Math.random() does, where node:crypto's randomBytes cost 5-10 ms of CPU to load
+ * here, in every submit.
+ */
+function tmpName(dir: string, suffix: string): string {
+  const r = Math.floor(Math.random() * 2 ** 48).toString(16).padStart(12, '0');
+  return join(dir, `.distcomp-result-${process.pid.toString(16)}-${r}${suffix}`);
+}
+
+const requireBuiltin = createRequire(import.meta.url);
+
+/** How many taken temporary names in a row make us give up (someone is planting them). */
+const TMP_TRIES = 8;
+
 /** The directory a result goes into (made safely) and its final path. */
 function resultTarget(outDir: string, name: string): { dir: string; target: string } {
   const why = unsafeFileNameReason(name);
@@ -73,7 +89,9 @@ function resultTarget(outDir: string, name: string): { dir: string; target: stri
  */
 export async function writeResultStream(outDir: string, name: string, fetch: (tmpPath: string, partPath: string) => Promise<void>): Promise<void> {
   const { dir, target } = resultTarget(outDir, name);
-  const id = randomBytes(8).toString('hex');
+  // the fetch may open these without O_EXCL (appending to a part file across breaks): names
+  // nobody can guess, from node:crypto, which a streamed (>= 1 MiB) result loads anyway
+  const id = (requireBuiltin('node:crypto') as typeof import('node:crypto')).randomBytes(8).toString('hex');
   const tmp = join(dir, `.distcomp-result-${id}.tmp`);
   const part = join(dir, `.distcomp-result-${id}.part`);
   try {
@@ -100,8 +118,16 @@ interface Staged {
 function stageResultFile(outDir: string, name: string, content: Buffer): Staged {
   const { dir, target } = resultTarget(outDir, name);
   // not named after the leaf: a 255-byte leaf plus a suffix would exceed NAME_MAX
-  const tmp = join(dir, `.distcomp-result-${randomBytes(8).toString('hex')}.tmp`);
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  let tmp = tmpName(dir, '.tmp');
+  let fd = -1;
+  for (let tries = 1; fd < 0; tries++) {
+    try {
+      fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || tries >= TMP_TRIES) throw err;
+      tmp = tmpName(dir, '.tmp');
+    }
+  }
   try {
     for (let off = 0; off < content.length; ) off += writeSync(fd, content, off, content.length - off);
   } catch (err) {

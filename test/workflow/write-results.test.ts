@@ -55,6 +55,24 @@ describe('writeResults', () => {
     assert.equal(w.refused.length, 2);
   });
 
+  it('a temporary name already taken (here a planted symbolic link) is never written through: another is picked', async (t) => {
+    const { out, outside } = fresh();
+    // the temporary names come from Math.random(): its first answers are made known here
+    const fixed = [0.25, 0.25, 0.5];
+    const real = Math.random;
+    t.after(() => {
+      Math.random = real;
+    });
+    Math.random = () => fixed.shift() ?? real();
+    const planted = join(out, `.distcomp-result-${process.pid.toString(16)}-${Math.floor(0.25 * 2 ** 48).toString(16).padStart(12, '0')}.tmp`);
+    symlinkSync(join(outside, 'victim'), planted);
+    const w = await writeResults(out, { 'a.txt': entry('A') });
+    assert.deepEqual(w.written, ['a.txt']);
+    assert.equal(readFileSync(join(out, 'a.txt'), 'utf8'), 'A');
+    assert.equal(existsSync(join(outside, 'victim')), false);
+    assert.ok(lstatSync(planted).isSymbolicLink());
+  });
+
   it('property: whatever the names, nothing is ever created outside the output directory', async () => {
     const seg = fc.constantFrom('..', '.', '', 'a', 'b', '/', '\\', 'x\0', 'c');
     const name = fc.array(seg, { minLength: 1, maxLength: 5 }).map((xs) => xs.join('/'));

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// `npm run build` (also run by `prepare` and `pretest`): dist/ from src/.
+//
+// 1. tsc emits every module as its own file (dist/<folder>/*.js, with source maps), as before:
+//    what imports single modules from dist (bench/files.bench.ts) keeps working.
+// 2. esbuild then bundles the CLI over it, because every module file the CLI loads cost
+//    ~0.5-1 ms to resolve and load on our 2-core machines (`distcomp submit` loaded 30 files):
+//    - dist/cli/main.js (the bin): main.ts and commander in one file; each subcommand a chunk
+//      loaded only when it runs (code splitting), so fastify, better-sqlite3 and pino (left
+//      as packages in node_modules) load only for the commands that use them;
+//    - dist/cli/submit-fast-path.js: submit's commander-free path as one file of its own
+//      (in the split build its modules were spread over ~10 chunks shared with the agent and
+//      the server).
+//    The chunks sit in dist/cli/, at the depth of every src/<folder>/ module, so that paths
+//    built from import.meta.url ('../../package.json', '../../templates/...') still resolve.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { build } from 'esbuild';
+
+const root = new URL('..', import.meta.url).pathname;
+const require = createRequire(import.meta.url);
+rmSync(`${root}dist`, { recursive: true, force: true });
+
+const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+
+const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));
+/** Bundled: commander (pure JS, loaded by every command). The rest stay packages. */
+const external = Object.keys(pkg.dependencies).filter((d) => d !== 'commander');
+
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  outdir: 'dist/cli',
+  external,
+  sourcemap: true,
+  logLevel: 'warning',
+  // commander is CommonJS: its require() calls of node: modules need a `require` in ESM
+  banner: { js: "import { createRequire as __distcompRequire } from 'node:module'; const require = __distcompRequire(import.meta.url);" },
+};
+
+/** main.ts imports the fast path by name; it is built on its own (below). */
+const fastPathApart = {
+  name: 'submit-fast-path-apart',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/submit-fast-path\.ts$/ }, () => ({ path: './submit-fast-path.js', external: true }));
+  },
+};
+
+await build({ ...common, entryPoints: ['src/cli/main.ts'], splitting: true, chunkNames: '[name]-[hash]', plugins: [fastPathApart] });
+await build({ ...common, entryPoints: ['src/cli/submit-fast-path.ts'], splitting: false });
