@@ -108,6 +108,9 @@ try {
     node_p50_ms: percentile(node.xs, 50), cli_start_p50_ms: percentile(cli, 50), spawn_sh_p50_ms: percentile(sh, 50),
     target_p50_ms: target, target_met: percentile(submit, 50) <= target,
     submit_minus_cli_start_p50_ms: percentile(submit, 50) - percentile(cli, 50),
+    // the same difference taken within each round (the two ran seconds apart), then its median:
+    // steadier than the difference of two medians when the machine's load drifts
+    submit_minus_cli_start_paired_p50_ms: percentile(submit.map((x, i) => x - (cli[i] as number)), 50),
   });
 } finally {
   await agent.kill9();

@@ -21,8 +21,10 @@ import { buildCalcInfo } from './build-calc-info.ts';
 import type { SubmitOptions } from './submit-options.ts';
 import { uploadLargeInputs } from './upload-inputs.ts';
 import { BLOB_MIN_BYTES } from '../protocol/features.ts';
-// write-results.ts (and node:crypto) and blob-transfer.ts are imported while the calc runs or
-// when needed: every module loaded before the first request delays the calc's start
+// write-results.ts and blob-transfer.ts are imported while the calc runs or when needed: every
+// module loaded before the first request delays the calc's start (in the built CLI they are part
+// of submit's one bundled file, and the import only runs their top level; node:crypto and
+// node:http, which they use for streamed results, are required there on first use)
 
 /** Exit statuses of submit (the CLI's shared ones, plus the shell's for signals). */
 export const SUBMIT_EXIT = {
