@@ -100,6 +100,14 @@ export interface RefsPolicy {
   inlineUnder?: number;
 }
 
+/** `result-info.result_files` of an answer (get-calc-result, calc-progress?results=1). */
+function resultFilesOf(c: Call, e: Record<string, unknown>): ResultFilesWire {
+  const info = e['result-info'] as { result_files?: unknown } | undefined;
+  const files = info?.result_files;
+  if (typeof files !== 'object' || files === null || Array.isArray(files)) throw new BadAnswer(c.endpoint, 200, 'no result-info.result_files object');
+  return files as ResultFilesWire;
+}
+
 function refsQuery(o: RefsPolicy): Record<string, string> {
   if (!o.refs) return {};
   return o.inlineUnder ? { blobs: '1', inline_under: String(o.inlineUnder) } : { blobs: '1' };
@@ -143,6 +151,11 @@ export interface ProgressAnswer {
   reason: string | null;
   /** For a leased calc in flight (ours): `alive` or `disconnected, still computing`. */
   liveness: string | null;
+  /**
+   * With `results` (the `combined` feature): the result files, in the answer that reports got
+   * return; the relay has then collected the calc, as after get-calc-result.
+   */
+  files?: ResultFilesWire;
 }
 
 export type ResultFilesWire = Record<string, { content: string; mimetype1: string; mimetype2: string }>;
@@ -397,34 +410,34 @@ export class RelayClient {
    * GET calc-progress. With `since` and `waitS` (and a relay that long-polls), the answer
    * comes as soon as the progress differs from `since`, or after `waitS` seconds.
    */
-  async calcProgress(acceptId: string, opts: { since?: Progress; waitS?: number } & CallOptions = {}): Promise<ProgressAnswer> {
+  async calcProgress(acceptId: string, opts: { since?: Progress; waitS?: number; results?: RefsPolicy | null } & CallOptions = {}): Promise<ProgressAnswer> {
     const query: Record<string, string> = { accept_id: acceptId };
     const hold = opts.waitS !== undefined && opts.since !== undefined && this.longPoll;
     if (hold) {
       query['since'] = opts.since as string;
       query['wait'] = String(opts.waitS);
     }
+    // ours: the results with the answer that reports got return (a deployed relay ignores the key)
+    if (opts.results != null && this.has('combined')) Object.assign(query, { results: '1', ...refsQuery(opts.results) });
     const c: Call = { method: 'GET', endpoint: 'calc-progress', query, holdMs: hold ? (opts.waitS as number) * 1000 : 0 };
     const e = await this.envelopeCall(c, opts);
     const p = RelayClient.statusText(c, e);
     if (!isProgress(p)) throw new BadAnswer(c.endpoint, 200, `unknown progress ${JSON.stringify(p)}`);
-    return {
+    const a: ProgressAnswer = {
       progress: p,
       status: typeof e['calc_status'] === 'string' ? e['calc_status'] : null,
       reason: typeof e['reason'] === 'string' ? e['reason'] : null,
       liveness: typeof e['liveness'] === 'string' ? e['liveness'] : null,
     };
+    if (query['results'] !== undefined && p === 'got return' && e['result-info'] !== undefined) a.files = resultFilesOf(c, e);
+    return a;
   }
 
   /** GET get-calc-result: the result files (once progress is `got return`; the relay then collects the calc). */
   /** GET get-calc-result; with `refs` (the `blobs` feature) file contents come as `{blob, size}` references. */
   async getCalcResult(acceptId: string, o: CallOptions & RefsPolicy = {}): Promise<ResultFilesWire> {
     const c: Call = { method: 'GET', endpoint: 'get-calc-result', query: { accept_id: acceptId, ...refsQuery(o) } };
-    const e = await this.envelopeCall(c, o);
-    const info = e['result-info'] as { result_files?: unknown } | undefined;
-    const files = info?.result_files;
-    if (typeof files !== 'object' || files === null || Array.isArray(files)) throw new BadAnswer(c.endpoint, 200, 'no result-info.result_files object');
-    return files as ResultFilesWire;
+    return resultFilesOf(c, await this.envelopeCall(c, o));
   }
 
   /** GET get-calcinfo: the relay's dump of the caller's calcs (a debugging aid). */

@@ -9,7 +9,8 @@
 //              through the same states and history as with the separate calls):
 //              add-calcinfo?allow=1, calc-request?params=1 (the calc-info with the claim),
 //              calc-params-complete?params=1&start=1, send-results?calc_end=<result>&end_send=1,
-//              get-calc-result?wait=<s>
+//              get-calc-result?wait=<s>, calc-progress?results=1 (the results come with the
+//              answer that reports got return, and the calc is collected)
 export const FEATURES = ['long-poll', 'login', 'lease', 'blobs', 'combined'] as const;
 export type Feature = (typeof FEATURES)[number];
 

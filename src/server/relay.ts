@@ -247,6 +247,28 @@ export class Relay {
     }
   }
 
+  /**
+   * calc-progress?results=1 (ours): as calc-progress, and once the calc has got return, also its
+   * result files as get-calc-result answers them (the calc is then collected). A calc collected
+   * moments ago (a lost answer, asked again) is answered again with its results, as
+   * get-calc-result does.
+   */
+  async progressOrResults(user: User, acceptId: string, since: string | undefined, waitMs: number, signal: AbortSignal,
+    refsOver: number | null): Promise<{ calc: Calc; files?: Record<string, unknown> }> {
+    const again = this.store.getCalc(acceptId, user.id) === null ? this.collectedRecently(user, acceptId) : null;
+    const c = again ?? await this.waitProgress(user, acceptId, since, waitMs, signal);
+    if (c.progress !== 'got return') return { calc: c };
+    return { calc: c, files: await this.result(user, acceptId, refsOver) };
+  }
+
+  /** The calc, if it was collected within the retention (its results may be asked for again). */
+  private collectedRecently(user: User, acceptId: string): Calc | null {
+    const gone = this.store.getCalcAnyState(acceptId, user.id);
+    const again = gone?.deleteReason === 'collected' && gone.deletedAt !== null &&
+      gone.deletedAt > this.opts.now() - this.opts.collectedRetentionMs;
+    return again ? gone : null;
+  }
+
   /** get-calc-result: the result files once progress is `got return`; then the calc is collected. */
   async result(user: User, acceptId: string, refsOver: number | null = null, waitMs = 0, signal?: AbortSignal): Promise<Record<string, unknown>> {
     // our `wait` extension: hold the call until the results are there (one call instead of
@@ -257,11 +279,8 @@ export class Relay {
       c = await this.waitProgress(user, acceptId, undefined, waitMs, signal, (p) => p === 'got return');
     }
     if (!c) {
-      const gone = this.store.getCalcAnyState(acceptId, user.id);
-      const again = gone?.deleteReason === 'collected' && gone.deletedAt !== null &&
-        gone.deletedAt > this.opts.now() - this.opts.collectedRetentionMs;
-      if (!again) throw this.workflowGone(user, acceptId);
-      c = gone;
+      c = this.collectedRecently(user, acceptId);
+      if (!c) throw this.workflowGone(user, acceptId);
     }
     if (c.progress !== 'got return') throw Errors.cannotReturn(c.progress, acceptId);
     const stored = new Map(this.store.files(acceptId, 'out').map((f) => [f.name, f]));

@@ -11,7 +11,7 @@
 import { join } from 'node:path';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { CallAborted, ClientError, ProtocolFailure, RelayRefused, RelayUnreachable } from '../client/client-errors.ts';
-import { RelayClient } from '../client/relay-client.ts';
+import { RelayClient, type ResultFilesWire } from '../client/relay-client.ts';
 import { sleep } from '../client/retry-policy.ts';
 import { STDERR_FILE } from '../protocol/calc-info.ts';
 import { showName } from '../protocol/file-names.ts';
@@ -107,31 +107,37 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     const fetching = client.has('blobs') ? import('../client/blob-transfer.ts') : null;
     for (const p of [writing, fetching]) p?.catch(() => {});
 
+    // with the `blobs` feature large files come as references (streamed down, verified,
+    // resumable), small ones inline
+    const refs = client.has('blobs');
+    const policy = { refs, inlineUnder: BLOB_MIN_BYTES };
     let progress: Progress = 'not start';
     let status: string | null = null;
     let reason: string | null = null;
+    // where the relay can (`combined`), the answer that reports got return brings the results
+    let files: ResultFilesWire | undefined;
     while (progress !== 'got return') {
-      const a = await client.calcProgress(acceptId, { since: progress, waitS: o.waitS, signal: interrupt, retry: o.waitRetry });
+      const a = await client.calcProgress(acceptId, { since: progress, waitS: o.waitS, signal: interrupt, retry: o.waitRetry, results: policy });
       if (a.progress !== progress) {
         say(`progress status change from ${progress} to ${a.progress}`);
         progress = a.progress;
       }
       status = a.status;
       reason = a.reason;
+      files = a.files;
       if (progress !== 'got return' && !client.longPoll) await sleep(o.pollIntervalMs, interrupt, 'poll wait');
     }
-    if (status === null || status === 'none') {
+    // (a calc whose results came with the last answer is collected: its status came with them)
+    if ((status === null || status === 'none') && files === undefined) {
       const s = await client.calcStatus(acceptId, { signal: interrupt, retry: o.waitRetry });
       status = s.status;
       reason = s.reason ?? reason;
     }
+    status ??= 'none';
     say(`calc status = ${status}`);
 
     // from here on the relay hands the results over and forgets the calc: nothing to cancel
-    // with the `blobs` feature files come as references and stream down, verified and resumable
-    const refs = client.has('blobs');
-    // large files as references (streamed down, verified, resumable), small ones inline
-    const files = await client.getCalcResult(acceptId, { retry: o.waitRetry, refs, inlineUnder: BLOB_MIN_BYTES });
+    files ??= await client.getCalcResult(acceptId, { retry: o.waitRetry, ...policy });
     const id = acceptId;
     acceptId = null;
     const { writeResults } = await writing;

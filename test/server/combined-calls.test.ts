@@ -141,6 +141,39 @@ test('get-calc-result?wait holds until the results are there, and answers the de
   assert.deepEqual(again.body.errors[0]['result-info'], res.body.errors[0]['result-info']);
 });
 
+test('calc-progress?results=1: the answer that reports got return brings the results and collects the calc', async (t) => {
+  const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 } });
+  const id = (await r.call('POST', 'add-calcinfo?allow=1', calcInfo())).body.errors[0].accept_id as string;
+  // before got return: an ordinary calc-progress answer, nothing collected
+  const early = await r.call('GET', `calc-progress?accept_id=${id}&results=1`);
+  assert.equal(early.body.errors[0].message, 'status:not start');
+  assert.equal(early.body.errors[0]['result-info'], undefined);
+
+  await r.call('GET', `calc-request?site_id=${SITE}&params=1`);
+  await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE });
+  const running = await r.call('GET', `calc-progress?accept_id=${id}&since=not%20start&results=1`);
+  assert.equal(running.body.errors[0].message, 'status:running');
+  assert.equal(running.body.errors[0]['result-info'], undefined);
+  const waiting = r.call('GET', `calc-progress?accept_id=${id}&since=running&wait=10&results=1`);
+  assert.equal(code(await r.call('POST', 'send-results?calc_end=calc%20end&end_send=1', resultBody(id))), 200);
+  const res = await waiting;
+  assert.equal(code(res), 200);
+  assert.equal(res.body.errors[0].message, 'status:got return');
+  assert.equal(res.body.errors[0].calc_status, 'completed');
+  const fetched = (await r.call('GET', `get-calc-result?accept_id=${id}`)).body.errors[0]['result-info'];
+  assert.deepEqual(res.body.errors[0]['result-info'], fetched, 'the same files get-calc-result gives');
+  // collected: gone from the dump; asked again (a lost answer), the results come again
+  assert.equal((await r.call('GET', 'get-calcinfo')).body[id], undefined);
+  const again = await r.call('GET', `calc-progress?accept_id=${id}&since=running&wait=5&results=1`);
+  assert.deepEqual(again.body.errors[0]['result-info'], res.body.errors[0]['result-info']);
+  // without results=1 a collected calc is the deployed "no information"
+  assert.notEqual(code(await r.call('GET', `calc-progress?accept_id=${id}`)), 200);
+  // another user sees nothing of it
+  const other = await r.call('GET', `calc-progress?accept_id=${id}&results=1`, undefined, r.tokens['bob']);
+  assert.equal(other.body.errors[0]['result-info'], undefined);
+  assert.notEqual(code(other), 200);
+});
+
 test('blobs=1 with inline_under keeps small files inline and refers to large ones', async (t) => {
   const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 } });
   const big = Buffer.alloc(5000, 7);

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../../protocol/envelope.ts';
 import type { Relay } from '../relay.ts';
-import { caller, clientGone, queryKey, refsFrom, waitMs } from './route-helpers.ts';
+import { caller, clientGone, flag, queryKey, refsFrom, waitMs } from './route-helpers.ts';
 import { jsonAnswer } from '../json-stream/streamed-json-answer.ts';
 
 export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
@@ -26,7 +26,15 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
     const user = caller(req);
     const id = queryKey(req, 'accept_id');
     const since = (req.query as Record<string, unknown>)['since'];
-    const c = await relay.waitProgress(user, id, typeof since === 'string' ? since : undefined, waitMs(req), clientGone(reply));
+    const sinceP = typeof since === 'string' ? since : undefined;
+    if (flag(req, 'results')) {
+      // `results=1` (ours): once the calc has got return, its results come with this answer, as
+      // get-calc-result gives them (and the calc is collected): the wait's last call is the fetch
+      const { calc: c, files } = await relay.progressOrResults(user, id, sinceP, waitMs(req), clientGone(reply), refsFrom(req));
+      const extra = { calc_status: c.status, reason: c.reason ?? undefined, liveness: relay.liveness(c), ...(files ? { 'result-info': { result_files: files } } : {}) };
+      return reply.type('application/json; charset=utf-8').send(await jsonAnswer(relay.blobs, ok(`status:${c.progress}`, extra)));
+    }
+    const c = await relay.waitProgress(user, id, sinceP, waitMs(req), clientGone(reply));
     return ok(`status:${c.progress}`, { calc_status: c.status, reason: c.reason ?? undefined, liveness: relay.liveness(c) });
   });
 
