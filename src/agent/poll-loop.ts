@@ -5,7 +5,7 @@
 // Draining aborts the idle polls at once; calcs already claimed run to the end.
 import { CallAborted } from '../client/client-errors.ts';
 import { sleep } from '../client/retry-policy.ts';
-import { newJournal } from './journal.ts';
+import { startJournal } from './journal.ts';
 import { driveCalc, inputRefs, type CalcContext } from './process-calc.ts';
 import { createWorkdir, workdirPath, WorkdirError } from './workdir.ts';
 
@@ -58,7 +58,7 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
       continue;
     }
     ctx.emit({ type: 'claimed', acceptId: ans.acceptId, attempt: ans.attempt });
-    const j = newJournal(workdir, {
+    const j = startJournal({
       acceptId: ans.acceptId, siteId: opts.siteId, origin: opts.origin,
       attempt: ans.lease?.attempt ?? ans.attempt, lease: ans.lease ? { heartbeatMs: ans.lease.heartbeatMs } : null,
     });

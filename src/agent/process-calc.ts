@@ -19,7 +19,7 @@ import type { AgentEvent } from './agent-events.ts';
 import type { AgentOptions } from './agent-options.ts';
 import { commandRefusal } from './agent-rules.ts';
 import { collectResults, resultUploads } from './collect-results.ts';
-import { advance, type CalcOutcome, type JournalData } from './journal.ts';
+import { advance, writeJournal, type CalcOutcome, type JournalData } from './journal.ts';
 import { calcIsGone, Heartbeat } from './heartbeat.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
@@ -243,6 +243,15 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
     if (hb?.stopReason && j.phase !== 'done' && j.phase !== 'abandoned' && j.phase !== 'running' && j.phase !== 'starting') return gone(hb.stopReason.reason);
     switch (j.phase) {
       case 'claimed': {
+        // A new claim is journalled here, before the first call that moves the calc on the relay
+        // or the first download. When the calc-info came with the claim and its inputs are inline,
+        // the first record is `params`: a crash before it leaves a claim that lapses and is handed
+        // out again (the command never ran), and the pickup saves a journal write.
+        let journalled = fromDisk;
+        const journal = (): void => {
+          if (!journalled) writeJournal(workdir, j);
+          journalled = true;
+        };
         const fetchParams = async (): Promise<{ info: Record<string, unknown> } | { stop: string }> => {
           try {
             return { info: await client.calcParams(site, id, { ...ro, ...inputRefs(client, opts.blobMinBytes) }) };
@@ -258,10 +267,12 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
         };
         // the calc-info that came with the claim (`combined`), else calc-params (also after a restart)
         let withClaim = claimedInfo !== null;
+        if (!withClaim) journal();
         const got = claimedInfo !== null ? { info: claimedInfo } : await fetchParams();
         if ('stop' in got) return gone(got.stop);
         const p = prepare(ctx, workdir, got.info);
         let refusal = p.refusal;
+        if (p.downloads.length > 0) journal();
         if (withClaim && p.downloads.length > 0) {
           // large inputs take a while: calc-params' step first, so that meanwhile the workflow
           // side sees `sending params` and the 30-minute rule for unstarted calcs is over
