@@ -2,11 +2,14 @@
 // running it to the end before asking again. Against our relay a worker long-polls
 // (`calc-request ... &wait=60`), so a calc starts as soon as it is allowed; against a deployed
 // relay (no `x-distcomp-features: long-poll` header) it polls every `pollIntervalMs`.
-// Draining aborts the idle polls at once; calcs already claimed run to the end.
+// Draining aborts the idle polls at once; calcs already claimed run to the end. While a poll
+// waits, each worker makes its spare working directory (spare-workdir.ts), which becomes the next
+// calc's at the claim.
 import { CallAborted } from '../client/client-errors.ts';
 import { sleep } from '../client/retry-policy.ts';
 import { startJournal } from './journal.ts';
 import { driveCalc, inputRefs, type CalcContext } from './process-calc.ts';
+import { removeStaleSpares, SpareWorkdir } from './spare-workdir.ts';
 import { createWorkdir, workdirPath, WorkdirError } from './workdir.ts';
 
 export interface PollState {
@@ -18,7 +21,7 @@ export interface PollState {
   polled: boolean;
 }
 
-async function worker(ctx: CalcContext, state: PollState): Promise<void> {
+async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): Promise<void> {
   const { client, opts, lifecycle } = ctx;
   while (lifecycle.takesNewCalcs) {
     let ans;
@@ -27,7 +30,9 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
       const waitS = state.polled ? opts.waitS : 0;
       state.polled = true;
       // with a relay that has `combined`, the calc-info comes with the claim (one round trip less)
-      ans = await client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal, lease: true, params: inputRefs(client, opts.blobMinBytes) });
+      const poll = client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal, lease: true, params: inputRefs(client, opts.blobMinBytes) });
+      spare.fill();
+      ans = await poll;
     } catch (err) {
       if (err instanceof CallAborted && lifecycle.drainSignal.aborted) return;
       throw err;
@@ -51,7 +56,7 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
     let workdir: string;
     try {
       workdir = workdirPath(opts.calcBase, ans.acceptId);
-      createWorkdir(workdir);
+      if (!spare.take(workdir)) createWorkdir(workdir);
     } catch (err) {
       if (!(err instanceof WorkdirError)) throw err;
       ctx.emit({ type: 'warning', text: `calc ${JSON.stringify(ans.acceptId.slice(0, 80))} not taken: ${err.message}` });
@@ -77,11 +82,18 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
  */
 export async function pollLoop(ctx: CalcContext, state: PollState): Promise<void> {
   let first: unknown = null;
-  const workers = Array.from({ length: ctx.opts.concurrency }, () =>
-    worker(ctx, state).catch((err: unknown) => {
+  removeStaleSpares(ctx.opts.calcBase);
+  const workers = Array.from({ length: ctx.opts.concurrency }, async (_, i) => {
+    const spare = new SpareWorkdir(ctx.opts.calcBase, i);
+    try {
+      await worker(ctx, state, spare);
+    } catch (err: unknown) {
       if (first === null) first = err;
       ctx.lifecycle.drain('error');
-    }));
+    } finally {
+      spare.dispose();
+    }
+  });
   await Promise.all(workers);
   if (first !== null) throw first;
 }

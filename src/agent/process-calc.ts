@@ -22,7 +22,7 @@ import { collectResults, resultUploads } from './collect-results.ts';
 import { advance, writeJournal, type CalcOutcome, type JournalData } from './journal.ts';
 import { calcIsGone, Heartbeat } from './heartbeat.ts';
 import type { Lifecycle } from './lifecycle.ts';
-import { groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
+import { discardSpareOutputs, groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
 import { ShellWordsError, splitShellWords } from './shell-words.ts';
 import { Readable } from 'node:stream';
 import { inputFilePath, partFilePath, removeWorkdir, writeInputFile } from './workdir.ts';
@@ -219,6 +219,7 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
   const ro: RemoteCallOptions = hb ? { attempt: j.attempt, signal: hb.signal } : {};
   const gone = (why: string): void => {
     j = advance(workdir, j, 'abandoned');
+    discardSpareOutputs(workdir);
     if (hb?.stopReason) noteInStderr(workdir, `distcomp agent: nothing was sent back: ${why}`);
     ctx.emit({ type: 'calc-abandoned', acceptId: id, reason: why });
   };
@@ -325,6 +326,7 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
           j = r.j;
           outcome = r.outcome;
         }
+        discardSpareOutputs(workdir); // left when the command did not run
         if (hb?.stopReason) return gone(hb.stopReason.reason);
         j = advance(workdir, j, 'exited', { outcome });
         break;

@@ -4,9 +4,10 @@
 // files (the agent never holds them in memory). An abort kills the whole group: SIGTERM, then
 // SIGKILL after a grace period.
 import { spawn } from 'node:child_process';
-import { appendFileSync, closeSync, constants as C, openSync } from 'node:fs';
+import { appendFileSync, closeSync, constants as C, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STDERR_FILE, STDOUT_FILE } from '../protocol/calc-info.ts';
+import { SPARE_OUTPUTS } from './spare-workdir.ts';
 
 export interface RunOptions {
   command: string;
@@ -31,8 +32,22 @@ export interface RunResult {
   spawnError: string | null;
 }
 
-function openOutput(path: string): number {
-  return openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW | C.O_APPEND, 0o600);
+/** Opens an output file, first renaming the spare's empty file to its name when there is one (no inode made here). */
+function openOutput(workdir: string, name: string): number {
+  const spare = SPARE_OUTPUTS[name];
+  if (spare !== undefined) {
+    try {
+      renameSync(join(workdir, spare), join(workdir, name));
+    } catch {
+      // no spare (a directory made at the claim, or a resumed calc): the file is created below
+    }
+  }
+  return openSync(join(workdir, name), C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW | C.O_APPEND, 0o600);
+}
+
+/** Removes the spare's output files from a calc whose command will not run. */
+export function discardSpareOutputs(workdir: string): void {
+  for (const spare of Object.values(SPARE_OUTPUTS)) rmSync(join(workdir, spare), { force: true });
 }
 
 /** Appends a line of the agent's own to the calc's stderr file (a reason the workflow side will read). */
@@ -65,8 +80,8 @@ export function groupAlive(pgid: number): boolean {
 }
 
 export function runCommand(o: RunOptions): Promise<RunResult> {
-  const out = openOutput(join(o.workdir, STDOUT_FILE));
-  const err = openOutput(join(o.workdir, STDERR_FILE));
+  const out = openOutput(o.workdir, STDOUT_FILE);
+  const err = openOutput(o.workdir, STDERR_FILE);
   return new Promise((resolve) => {
     let killedByAgent = false;
     let graceTimer: NodeJS.Timeout | null = null;
