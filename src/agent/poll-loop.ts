@@ -9,6 +9,7 @@ import { CallAborted } from '../client/client-errors.ts';
 import { sleep } from '../client/retry-policy.ts';
 import { startJournal } from './journal.ts';
 import { driveCalc, inputRefs, type CalcContext } from './process-calc.ts';
+import type { PreforkedExec } from './prefork-exec.ts';
 import { removeStaleSpares, SpareWorkdir } from './spare-workdir.ts';
 import { createWorkdir, workdirPath, WorkdirError } from './workdir.ts';
 
@@ -54,9 +55,12 @@ async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): 
       return;
     }
     let workdir: string;
+    let prefork: PreforkedExec | null = null;
     try {
       workdir = workdirPath(opts.calcBase, ans.acceptId);
-      if (!spare.take(workdir)) createWorkdir(workdir);
+      const taken = spare.take(workdir);
+      if (taken) prefork = taken.prefork;
+      else createWorkdir(workdir);
     } catch (err) {
       if (!(err instanceof WorkdirError)) throw err;
       ctx.emit({ type: 'warning', text: `calc ${JSON.stringify(ans.acceptId.slice(0, 80))} not taken: ${err.message}` });
@@ -69,7 +73,7 @@ async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): 
     });
     state.running.add(ans.acceptId);
     try {
-      await driveCalc(ctx, workdir, j, false, ans.calcInfo);
+      await driveCalc(ctx, workdir, j, false, ans.calcInfo, prefork);
     } finally {
       state.running.delete(ans.acceptId);
     }

@@ -21,6 +21,7 @@ import { commandRefusal } from './agent-rules.ts';
 import { collectResults, resultUploads } from './collect-results.ts';
 import { advance, writeJournal, type CalcOutcome, type JournalData } from './journal.ts';
 import { calcIsGone, Heartbeat } from './heartbeat.ts';
+import type { PreforkedExec } from './prefork-exec.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { discardSpareOutputs, groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
 import { ShellWordsError, splitShellWords } from './shell-words.ts';
@@ -139,12 +140,12 @@ function killSignalOf(ctx: CalcContext, hb: Heartbeat | null): AbortSignal {
 }
 
 /** Runs the command (phase `starting` → `running` → `exited`). */
-async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb: Heartbeat | null): Promise<{ j: JournalData; outcome: CalcOutcome }> {
+async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb: Heartbeat | null, prefork: PreforkedExec | null): Promise<{ j: JournalData; outcome: CalcOutcome }> {
   const calc = j.calc as NonNullable<JournalData['calc']>;
   const args = splitShellWords(calc.parameters);
   let current = j;
   const r = await runCommand({
-    command: calc.command, args, workdir, env: ctx.opts.childEnv, killSignal: killSignalOf(ctx, hb), killGraceMs: ctx.opts.killGraceMs,
+    command: calc.command, args, workdir, env: ctx.opts.childEnv, killSignal: killSignalOf(ctx, hb), killGraceMs: ctx.opts.killGraceMs, prefork,
     onSpawn: (pid) => {
       current = advance(workdir, current, 'running', { pid });
       ctx.emit({ type: 'command-start', acceptId: j.acceptId, command: calc.command, args, pid, workdir });
@@ -198,18 +199,19 @@ export function inputRefs(client: RelayClient, minBytes: number): RefsPolicy {
   return client.has('blobs') ? { refs: true, inlineUnder: minBytes } : {};
 }
 
-export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, claimedInfo: Record<string, unknown> | null = null): Promise<void> {
+export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, claimedInfo: Record<string, unknown> | null = null, prefork: PreforkedExec | null = null): Promise<void> {
   const hb = start.lease && start.attempt !== null
     ? new Heartbeat({ client: ctx.client, siteId: ctx.opts.siteId, acceptId: start.acceptId, attempt: start.attempt, heartbeatMs: start.lease.heartbeatMs, emit: ctx.emit })
     : null;
   try {
-    await walk(ctx, workdir, start, fromDisk, hb, claimedInfo);
+    await walk(ctx, workdir, start, fromDisk, hb, claimedInfo, prefork);
   } finally {
+    prefork?.dismiss(); // when the command did not run through it
     await hb?.stop();
   }
 }
 
-async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, hb: Heartbeat | null, claimedInfo: Record<string, unknown> | null): Promise<void> {
+async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, hb: Heartbeat | null, claimedInfo: Record<string, unknown> | null, prefork: PreforkedExec | null): Promise<void> {
   const { client, opts } = ctx;
   const site = opts.siteId;
   const id = start.acceptId;
@@ -322,7 +324,7 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
           outcome = abnormal('the agent was stopped before the command started');
           noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
         } else {
-          const r = await runAndJudge(ctx, workdir, j, hb);
+          const r = await runAndJudge(ctx, workdir, j, hb, prefork);
           j = r.j;
           outcome = r.outcome;
         }

@@ -8,10 +8,14 @@
 // The rename never replaces anything but an empty directory of ours: a symlink, a file, a
 // non-empty directory or another user's directory in the way makes it fail, and the claim then
 // goes through createWorkdir(), which judges what is there exactly as before.
+//
+// With the spare comes its pre-forked helper (prefork-exec.ts): a process already in the spare,
+// writing to its output files, that becomes the command at the start.
 import { closeSync, constants as C, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STDERR_FILE, STDOUT_FILE } from '../protocol/calc-info.ts';
 import { JOURNAL_FILE } from './journal.ts';
+import { PreforkedExec } from './prefork-exec.ts';
 
 /**
  * The output files as the spare holds them, named like the journal's own files (an input file
@@ -25,8 +29,9 @@ export const SPARE_OUTPUTS: Readonly<Record<string, string>> = {
 
 const PREFIX = '.distcomp-spare-';
 
-function createEmpty(path: string): void {
-  closeSync(openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600));
+/** Creates an empty file; returns it open for appending (as run-calc.ts opens the output files). */
+function createEmpty(path: string): number {
+  return openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_APPEND, 0o600);
 }
 
 function pidAlive(pid: number): boolean {
@@ -42,6 +47,7 @@ function pidAlive(pid: number): boolean {
 export class SpareWorkdir {
   readonly path: string;
   private ready = false;
+  private prefork: PreforkedExec | null = null;
 
   constructor(calcBase: string, worker: number) {
     this.path = join(calcBase, `${PREFIX}${process.pid}-${worker}`);
@@ -51,31 +57,48 @@ export class SpareWorkdir {
   fill(): void {
     if (this.ready) return;
     try {
+      this.prefork?.dismiss();
+      this.prefork = null;
       rmSync(this.path, { recursive: true, force: true }); // the remains of a failed fill
       mkdirSync(this.path, { mode: 0o700 });
-      createEmpty(join(this.path, JOURNAL_FILE));
-      for (const name of Object.values(SPARE_OUTPUTS)) createEmpty(join(this.path, name));
+      closeSync(createEmpty(join(this.path, JOURNAL_FILE)));
+      const out = createEmpty(join(this.path, SPARE_OUTPUTS[STDOUT_FILE] as string));
+      let err: number;
+      try {
+        err = createEmpty(join(this.path, SPARE_OUTPUTS[STDERR_FILE] as string));
+      } catch (e) {
+        closeSync(out);
+        throw e;
+      }
+      this.prefork = PreforkedExec.start(this.path, out, err);
       this.ready = true;
     } catch {
       // a full disk or a calc_base we cannot write to: the claim will say so
     }
   }
 
-  /** Renames the spare to `workdir`; false when none is ready or the rename failed (see the top). */
-  take(workdir: string): boolean {
+  /**
+   * Renames the spare to `workdir` and hands over its helper (null when there is none); false
+   * when no spare is ready or the rename failed (see the top).
+   */
+  take(workdir: string): { prefork: PreforkedExec | null } | false {
     if (!this.ready) return false;
     this.ready = false;
     try {
       renameSync(this.path, workdir);
-      return true;
     } catch {
       return false;
     }
+    const prefork = this.prefork;
+    this.prefork = null;
+    return { prefork };
   }
 
   /** Removes the spare (at the agent's end). */
   dispose(): void {
     this.ready = false;
+    this.prefork?.dismiss();
+    this.prefork = null;
     try {
       rmSync(this.path, { recursive: true, force: true });
     } catch {

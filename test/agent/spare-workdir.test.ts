@@ -22,7 +22,9 @@ describe('SpareWorkdir', () => {
     const spare = new SpareWorkdir(base, 0);
     spare.fill();
     const w = join(base, randomUUID());
-    assert.equal(spare.take(w), true);
+    const t = spare.take(w);
+    assert.ok(t);
+    t.prefork?.dismiss();
     assert.equal(existsSync(spare.path), false);
     assert.equal(lstatSync(w).mode & 0o777, 0o700 & ~process.umask());
     assert.deepEqual(readdirSync(w).sort(), ['.distcomp-journal.json', ...Object.values(SPARE_OUTPUTS)].sort());
@@ -77,8 +79,9 @@ describe('output files from the spare', () => {
     const spare = new SpareWorkdir(base, 3);
     spare.fill();
     const w = join(base, randomUUID());
-    assert.ok(spare.take(w));
-    const r = await runCommand({ command: '/bin/echo', args: ['hello'], workdir: w, env: {}, killSignal: new AbortController().signal, killGraceMs: 1000 });
+    const t = spare.take(w);
+    assert.ok(t);
+    const r = await runCommand({ command: '/bin/echo', args: ['hello'], workdir: w, env: {}, killSignal: new AbortController().signal, killGraceMs: 1000, prefork: t.prefork });
     assert.equal(r.exitCode, 0);
     assert.equal(readFileSync(join(w, STDOUT_FILE), 'utf8'), 'hello\n');
     assert.equal(readFileSync(join(w, STDERR_FILE), 'utf8'), '');
@@ -86,7 +89,9 @@ describe('output files from the spare', () => {
 
     spare.fill();
     const refused = join(base, randomUUID());
-    assert.ok(spare.take(refused));
+    const unused = spare.take(refused);
+    assert.ok(unused);
+    unused.prefork?.dismiss();
     discardSpareOutputs(refused);
     assert.deepEqual(readdirSync(refused), ['.distcomp-journal.json']);
   });
