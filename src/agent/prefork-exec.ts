@@ -10,7 +10,7 @@
 // environment so that no PERL5OPT/PERL5LIB applies), running the few lines below. It gets the
 // command, its arguments and its environment as NUL-terminated fields on its stdin and calls
 // exec with the list form and the program named apart (`exec { $file } @argv`), which never
-// involves a shell. Its stdout and stderr are the calc's output files, its working directory the
+// involves a shell. The message starts with its length, so one cut short runs nothing. Its stdout and stderr are the calc's output files, its working directory the
 // spare directory that becomes the calc's (spare-workdir.ts), and it leads its own process group
 // (detached), so the command is where a spawn() would have put it. A failed exec is reported on
 // fd 3, which an exec that succeeds closes. When perl is missing, or a field holds a NUL, the
@@ -23,12 +23,14 @@ import type { Readable } from 'node:stream';
 
 const PERL = '/usr/bin/perl';
 
-const SCRIPT = [
+export const HELPER_SCRIPT = [
   'use strict; use Fcntl;',
   'open(my $st, ">&=", 3) or exit 126; fcntl($st, F_SETFD, FD_CLOEXEC) or exit 126;',
   'binmode STDIN; local $/; my $m = <STDIN>;',
-  'exit 0 unless defined $m && length $m;', // dismissed: nothing to run
-  'my @f = split /\\0/, $m, -1; pop @f;',
+  // dismissed (nothing), or a message cut short by the agent's death: nothing runs
+  'exit 0 unless defined $m; my ($len, $body) = split /\\0/, $m, 2;',
+  'exit 0 unless defined $body && $len =~ /^[0-9]+$/ && length($body) == $len;',
+  'my @f = split /\\0/, $body, -1; pop @f;',
   'my $n = shift @f; my @argv = splice(@f, 0, $n);',
   '%ENV = (); for my $kv (@f) { my ($k, $v) = split /=/, $kv, 2; $ENV{$k} = $v; }',
   'exec { $argv[0] } @argv;',
@@ -64,7 +66,7 @@ export class PreforkedExec {
     }
     let child: ChildProcess;
     try {
-      child = spawn(PERL, ['-e', SCRIPT], { cwd, env: {}, stdio: ['pipe', stdoutFd, stderrFd, 'pipe'], detached: true, shell: false });
+      child = spawn(PERL, ['-e', HELPER_SCRIPT], { cwd, env: {}, stdio: ['pipe', stdoutFd, stderrFd, 'pipe'], detached: true, shell: false });
     } catch {
       return null;
     } finally {
@@ -103,7 +105,9 @@ export class PreforkedExec {
       status.once('close', () => resolve(why === '' ? null : `exec ${command}: ${why}`));
       status.once('error', () => resolve(null));
     });
-    child.stdin?.end(fields.map((f) => `${f}\0`).join(''));
+    const body = Buffer.from(fields.map((f) => `${f}\0`).join(''));
+    // the byte length first: a message cut short (the agent killed while writing) runs nothing
+    child.stdin?.end(Buffer.concat([Buffer.from(`${body.length}\0`), body]));
     return { child, pid: this.pid, exec };
   }
 

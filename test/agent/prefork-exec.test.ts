@@ -7,6 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { HELPER_SCRIPT } from '../../src/agent/prefork-exec.ts';
 import { runCommand, type RunOptions } from '../../src/agent/run-calc.ts';
 import { SpareWorkdir } from '../../src/agent/spare-workdir.ts';
 import { STDERR_FILE, STDOUT_FILE } from '../../src/protocol/calc-info.ts';
@@ -36,14 +38,14 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
     let spawned: number | null = null;
     const r = await run({
       command: process.execPath,
-      args: ['-e', 'process.stdout.write(JSON.stringify({ argv: process.argv.slice(1), env: process.env, cwd: process.cwd() })); console.error("to stderr")', '; touch', `${pwned} $(id)`, '`id`', ''],
+      args: ['-e', 'process.stdout.write(JSON.stringify({ argv: process.argv.slice(1), env: process.env, cwd: process.cwd() })); console.error("to stderr")', '; touch', `${pwned} $(id)`, '`id`', '', '計算 ünïcode'],
       env: { ONLY: 'this one', WITH_EQ: 'a=b' },
       onSpawn: (pid) => (spawned = pid),
     });
     assert.deepEqual(r, { exitCode: 0, signal: null, killedByAgent: false, spawnError: null });
     assert.ok(spawned !== null);
     const out = JSON.parse(readFileSync(join(workdir, STDOUT_FILE), 'utf8')) as { argv: string[]; env: Record<string, string>; cwd: string };
-    assert.deepEqual(out.argv, ['; touch', `${pwned} $(id)`, '`id`', '']);
+    assert.deepEqual(out.argv, ['; touch', `${pwned} $(id)`, '`id`', '', '計算 ünïcode']);
     assert.deepEqual(out.env, { ONLY: 'this one', WITH_EQ: 'a=b', CALC_DIR: workdir });
     assert.equal(out.cwd, workdir);
     assert.equal(readFileSync(join(workdir, STDERR_FILE), 'utf8'), 'to stderr\n');
@@ -79,6 +81,19 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
     };
     for (let i = 0; i < 250 && !gone(); i++) await new Promise((r) => setTimeout(r, 20));
     assert.ok(gone(), 'the grandchild was killed with the group');
+  });
+
+  it('runs nothing from a message cut short (the agent killed while writing it)', () => {
+    const target = join(base, 'touched');
+    const fields = Buffer.from(['2', '/usr/bin/touch', target, 'PATH=/usr/bin'].map((f) => `${f}\0`).join(''));
+    const whole = Buffer.concat([Buffer.from(`${fields.length}\0`), fields]);
+    for (const cut of [whole.subarray(0, whole.length - 1), whole.subarray(0, 12), Buffer.alloc(0)]) {
+      const r = spawnSync('/usr/bin/perl', ['-e', HELPER_SCRIPT], { input: cut, env: {}, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+      assert.equal(r.status, 0);
+      assert.equal(existsSync(target), false);
+    }
+    spawnSync('/usr/bin/perl', ['-e', HELPER_SCRIPT], { input: whole, env: {}, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+    assert.equal(existsSync(target), true, 'the whole message runs');
   });
 
   it('an unused helper exits when dismissed, and a NUL in an argument falls back to spawn (which refuses it)', async () => {
