@@ -24,7 +24,9 @@ export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 /**
  * How far a calc got, in order. Each phase means "everything before it is done and
  * acknowledged by the relay where the relay is involved".
- * - claimed: calc-request handed it to us; the working directory exists.
+ * - claimed: calc-request handed it to us; the working directory exists. Recorded only before a
+ *   call that moves the calc on the relay or a download; when the calc-info came with the claim
+ *   and its inputs are inline, the first record is `params` (its history still starts `claimed`).
  * - params: calc-params answered; calc-info kept below; input files written (or the calc refused).
  * - starting: calc-params-complete and calc-start acknowledged; the command is about to be spawned.
  *   From here on the command is never spawned again.

@@ -18,6 +18,7 @@ import { sleep } from '../client/retry-policy.ts';
 import type { AgentEvent } from './agent-events.ts';
 import type { AgentOptions } from './agent-options.ts';
 import { commandRefusal } from './agent-rules.ts';
+import { asBlobReferences, hasBlobResults } from './blob-results.ts';
 import { collectResults, resultUploads } from './collect-results.ts';
 import { advance, writeJournal, type CalcOutcome, type JournalData } from './journal.ts';
 import { calcIsGone, Heartbeat } from './heartbeat.ts';
@@ -25,10 +26,8 @@ import type { PreforkedExec } from './prefork-exec.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { discardSpareOutputs, groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
 import { ShellWordsError, splitShellWords } from './shell-words.ts';
-import { Readable } from 'node:stream';
 import { inputFilePath, partFilePath, removeWorkdir, writeInputFile } from './workdir.ts';
-import { downloadBlob, uploadBlob } from '../client/blob-transfer.ts';
-import type { ResultUpload } from '../client/result-upload.ts';
+import { downloadBlob } from '../client/blob-transfer.ts';
 
 export interface CalcContext {
   client: RelayClient;
@@ -399,45 +398,4 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
     }
     fromDisk = false;
   }
-}
-
-/** Whether some result file is large enough to go up as a blob before send-results. */
-function hasBlobResults(client: RelayClient, workdir: string, j: JournalData, opts: AgentOptions): boolean {
-  if (!client.has('blobs')) return false;
-  const c = collectResults(workdir, j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE], opts.rules);
-  return c.files.some((f) => f.size >= opts.blobMinBytes);
-}
-
-/** Uploads the large result files as blobs; small files and the error entries stay inline. */
-async function asBlobReferences(client: RelayClient, uploads: ResultUpload[], minBytes: number, signal: AbortSignal | undefined): Promise<ResultUpload[]> {
-  const out: ResultUpload[] = [];
-  for (const u of uploads) {
-    if (!('open' in u) || (u.size !== undefined && u.size < minBytes)) {
-      out.push(u);
-      continue;
-    }
-    const blob = await uploadBlob(client, async (start) => {
-      const stream = (await u.open()) as AsyncIterable<Uint8Array> & NodeJS.ReadableStream;
-      if (start === 0) return stream;
-      return skipBytes(stream, start);
-    }, { signal });
-    out.push({ name: u.name, mimetype1: u.mimetype1, mimetype2: u.mimetype2, blob });
-  }
-  return out;
-}
-
-/** The stream without its first `n` bytes (the result files are opened from the start only). */
-function skipBytes(source: AsyncIterable<Uint8Array>, n: number): AsyncIterable<Uint8Array> & NodeJS.ReadableStream {
-  async function* gen(): AsyncGenerator<Uint8Array> {
-    let left = n;
-    for await (const c of source) {
-      if (left >= c.length) {
-        left -= c.length;
-        continue;
-      }
-      yield left > 0 ? c.subarray(left) : c;
-      left = 0;
-    }
-  }
-  return Readable.from(gen());
 }
