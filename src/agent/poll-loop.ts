@@ -2,11 +2,15 @@
 // running it to the end before asking again. Against our relay a worker long-polls
 // (`calc-request ... &wait=60`), so a calc starts as soon as it is allowed; against a deployed
 // relay (no `x-distcomp-features: long-poll` header) it polls every `pollIntervalMs`.
-// Draining aborts the idle polls at once; calcs already claimed run to the end.
+// Draining aborts the idle polls at once; calcs already claimed run to the end. While a poll
+// waits, each worker makes its spare working directory (spare-workdir.ts), which becomes the next
+// calc's at the claim.
 import { CallAborted } from '../client/client-errors.ts';
 import { sleep } from '../client/retry-policy.ts';
-import { newJournal } from './journal.ts';
+import { startJournal } from './journal.ts';
 import { driveCalc, inputRefs, type CalcContext } from './process-calc.ts';
+import type { PreforkedExec } from './prefork-exec.ts';
+import { removeStaleSpares, SpareWorkdir } from './spare-workdir.ts';
 import { createWorkdir, workdirPath, WorkdirError } from './workdir.ts';
 
 export interface PollState {
@@ -18,7 +22,7 @@ export interface PollState {
   polled: boolean;
 }
 
-async function worker(ctx: CalcContext, state: PollState): Promise<void> {
+async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): Promise<void> {
   const { client, opts, lifecycle } = ctx;
   while (lifecycle.takesNewCalcs) {
     let ans;
@@ -27,7 +31,9 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
       const waitS = state.polled ? opts.waitS : 0;
       state.polled = true;
       // with a relay that has `combined`, the calc-info comes with the claim (one round trip less)
-      ans = await client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal, lease: true, params: inputRefs(client, opts.blobMinBytes) });
+      const poll = client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal, lease: true, params: inputRefs(client, opts.blobMinBytes) });
+      spare.fill();
+      ans = await poll;
     } catch (err) {
       if (err instanceof CallAborted && lifecycle.drainSignal.aborted) return;
       throw err;
@@ -49,22 +55,25 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
       return;
     }
     let workdir: string;
+    let prefork: PreforkedExec | null = null;
     try {
       workdir = workdirPath(opts.calcBase, ans.acceptId);
-      createWorkdir(workdir);
+      const taken = spare.take(workdir);
+      if (taken) prefork = taken.prefork;
+      else createWorkdir(workdir);
     } catch (err) {
       if (!(err instanceof WorkdirError)) throw err;
       ctx.emit({ type: 'warning', text: `calc ${JSON.stringify(ans.acceptId.slice(0, 80))} not taken: ${err.message}` });
       continue;
     }
     ctx.emit({ type: 'claimed', acceptId: ans.acceptId, attempt: ans.attempt });
-    const j = newJournal(workdir, {
+    const j = startJournal({
       acceptId: ans.acceptId, siteId: opts.siteId, origin: opts.origin,
       attempt: ans.lease?.attempt ?? ans.attempt, lease: ans.lease ? { heartbeatMs: ans.lease.heartbeatMs } : null,
     });
     state.running.add(ans.acceptId);
     try {
-      await driveCalc(ctx, workdir, j, false, ans.calcInfo);
+      await driveCalc(ctx, workdir, j, false, ans.calcInfo, prefork);
     } finally {
       state.running.delete(ans.acceptId);
     }
@@ -77,11 +86,18 @@ async function worker(ctx: CalcContext, state: PollState): Promise<void> {
  */
 export async function pollLoop(ctx: CalcContext, state: PollState): Promise<void> {
   let first: unknown = null;
-  const workers = Array.from({ length: ctx.opts.concurrency }, () =>
-    worker(ctx, state).catch((err: unknown) => {
+  removeStaleSpares(ctx.opts.calcBase);
+  const workers = Array.from({ length: ctx.opts.concurrency }, async (_, i) => {
+    const spare = new SpareWorkdir(ctx.opts.calcBase, i);
+    try {
+      await worker(ctx, state, spare);
+    } catch (err: unknown) {
       if (first === null) first = err;
       ctx.lifecycle.drain('error');
-    }));
+    } finally {
+      spare.dispose();
+    }
+  });
   await Promise.all(workers);
   if (first !== null) throw first;
 }

@@ -18,16 +18,16 @@ import { sleep } from '../client/retry-policy.ts';
 import type { AgentEvent } from './agent-events.ts';
 import type { AgentOptions } from './agent-options.ts';
 import { commandRefusal } from './agent-rules.ts';
+import { asBlobReferences, hasBlobResults } from './blob-results.ts';
 import { collectResults, resultUploads } from './collect-results.ts';
-import { advance, type CalcOutcome, type JournalData } from './journal.ts';
+import { advance, writeJournal, type CalcOutcome, type JournalData } from './journal.ts';
 import { calcIsGone, Heartbeat } from './heartbeat.ts';
+import type { PreforkedExec } from './prefork-exec.ts';
 import type { Lifecycle } from './lifecycle.ts';
-import { groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
+import { discardSpareOutputs, groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
 import { ShellWordsError, splitShellWords } from './shell-words.ts';
-import { Readable } from 'node:stream';
 import { inputFilePath, partFilePath, removeWorkdir, writeInputFile } from './workdir.ts';
-import { downloadBlob, uploadBlob } from '../client/blob-transfer.ts';
-import type { ResultUpload } from '../client/result-upload.ts';
+import { downloadBlob } from '../client/blob-transfer.ts';
 
 export interface CalcContext {
   client: RelayClient;
@@ -139,12 +139,12 @@ function killSignalOf(ctx: CalcContext, hb: Heartbeat | null): AbortSignal {
 }
 
 /** Runs the command (phase `starting` → `running` → `exited`). */
-async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb: Heartbeat | null): Promise<{ j: JournalData; outcome: CalcOutcome }> {
+async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb: Heartbeat | null, prefork: PreforkedExec | null): Promise<{ j: JournalData; outcome: CalcOutcome }> {
   const calc = j.calc as NonNullable<JournalData['calc']>;
   const args = splitShellWords(calc.parameters);
   let current = j;
   const r = await runCommand({
-    command: calc.command, args, workdir, env: ctx.opts.childEnv, killSignal: killSignalOf(ctx, hb), killGraceMs: ctx.opts.killGraceMs,
+    command: calc.command, args, workdir, env: ctx.opts.childEnv, killSignal: killSignalOf(ctx, hb), killGraceMs: ctx.opts.killGraceMs, prefork,
     onSpawn: (pid) => {
       current = advance(workdir, current, 'running', { pid });
       ctx.emit({ type: 'command-start', acceptId: j.acceptId, command: calc.command, args, pid, workdir });
@@ -198,18 +198,19 @@ export function inputRefs(client: RelayClient, minBytes: number): RefsPolicy {
   return client.has('blobs') ? { refs: true, inlineUnder: minBytes } : {};
 }
 
-export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, claimedInfo: Record<string, unknown> | null = null): Promise<void> {
+export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, claimedInfo: Record<string, unknown> | null = null, prefork: PreforkedExec | null = null): Promise<void> {
   const hb = start.lease && start.attempt !== null
     ? new Heartbeat({ client: ctx.client, siteId: ctx.opts.siteId, acceptId: start.acceptId, attempt: start.attempt, heartbeatMs: start.lease.heartbeatMs, emit: ctx.emit })
     : null;
   try {
-    await walk(ctx, workdir, start, fromDisk, hb, claimedInfo);
+    await walk(ctx, workdir, start, fromDisk, hb, claimedInfo, prefork);
   } finally {
+    prefork?.dismiss(); // when the command did not run through it
     await hb?.stop();
   }
 }
 
-async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, hb: Heartbeat | null, claimedInfo: Record<string, unknown> | null): Promise<void> {
+async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, hb: Heartbeat | null, claimedInfo: Record<string, unknown> | null, prefork: PreforkedExec | null): Promise<void> {
   const { client, opts } = ctx;
   const site = opts.siteId;
   const id = start.acceptId;
@@ -219,6 +220,7 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
   const ro: RemoteCallOptions = hb ? { attempt: j.attempt, signal: hb.signal } : {};
   const gone = (why: string): void => {
     j = advance(workdir, j, 'abandoned');
+    discardSpareOutputs(workdir);
     if (hb?.stopReason) noteInStderr(workdir, `distcomp agent: nothing was sent back: ${why}`);
     ctx.emit({ type: 'calc-abandoned', acceptId: id, reason: why });
   };
@@ -243,6 +245,15 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
     if (hb?.stopReason && j.phase !== 'done' && j.phase !== 'abandoned' && j.phase !== 'running' && j.phase !== 'starting') return gone(hb.stopReason.reason);
     switch (j.phase) {
       case 'claimed': {
+        // A new claim is journalled here, before the first call that moves the calc on the relay
+        // or the first download. When the calc-info came with the claim and its inputs are inline,
+        // the first record is `params`: a crash before it leaves a claim that lapses and is handed
+        // out again (the command never ran), and the pickup saves a journal write.
+        let journalled = fromDisk;
+        const journal = (): void => {
+          if (!journalled) writeJournal(workdir, j);
+          journalled = true;
+        };
         const fetchParams = async (): Promise<{ info: Record<string, unknown> } | { stop: string }> => {
           try {
             return { info: await client.calcParams(site, id, { ...ro, ...inputRefs(client, opts.blobMinBytes) }) };
@@ -258,10 +269,12 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
         };
         // the calc-info that came with the claim (`combined`), else calc-params (also after a restart)
         let withClaim = claimedInfo !== null;
+        if (!withClaim) journal();
         const got = claimedInfo !== null ? { info: claimedInfo } : await fetchParams();
         if ('stop' in got) return gone(got.stop);
         const p = prepare(ctx, workdir, got.info);
         let refusal = p.refusal;
+        if (p.downloads.length > 0) journal();
         if (withClaim && p.downloads.length > 0) {
           // large inputs take a while: calc-params' step first, so that meanwhile the workflow
           // side sees `sending params` and the 30-minute rule for unstarted calcs is over
@@ -310,10 +323,11 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
           outcome = abnormal('the agent was stopped before the command started');
           noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
         } else {
-          const r = await runAndJudge(ctx, workdir, j, hb);
+          const r = await runAndJudge(ctx, workdir, j, hb, prefork);
           j = r.j;
           outcome = r.outcome;
         }
+        discardSpareOutputs(workdir); // left when the command did not run
         if (hb?.stopReason) return gone(hb.stopReason.reason);
         j = advance(workdir, j, 'exited', { outcome });
         break;
@@ -384,45 +398,4 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
     }
     fromDisk = false;
   }
-}
-
-/** Whether some result file is large enough to go up as a blob before send-results. */
-function hasBlobResults(client: RelayClient, workdir: string, j: JournalData, opts: AgentOptions): boolean {
-  if (!client.has('blobs')) return false;
-  const c = collectResults(workdir, j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE], opts.rules);
-  return c.files.some((f) => f.size >= opts.blobMinBytes);
-}
-
-/** Uploads the large result files as blobs; small files and the error entries stay inline. */
-async function asBlobReferences(client: RelayClient, uploads: ResultUpload[], minBytes: number, signal: AbortSignal | undefined): Promise<ResultUpload[]> {
-  const out: ResultUpload[] = [];
-  for (const u of uploads) {
-    if (!('open' in u) || (u.size !== undefined && u.size < minBytes)) {
-      out.push(u);
-      continue;
-    }
-    const blob = await uploadBlob(client, async (start) => {
-      const stream = (await u.open()) as AsyncIterable<Uint8Array> & NodeJS.ReadableStream;
-      if (start === 0) return stream;
-      return skipBytes(stream, start);
-    }, { signal });
-    out.push({ name: u.name, mimetype1: u.mimetype1, mimetype2: u.mimetype2, blob });
-  }
-  return out;
-}
-
-/** The stream without its first `n` bytes (the result files are opened from the start only). */
-function skipBytes(source: AsyncIterable<Uint8Array>, n: number): AsyncIterable<Uint8Array> & NodeJS.ReadableStream {
-  async function* gen(): AsyncGenerator<Uint8Array> {
-    let left = n;
-    for await (const c of source) {
-      if (left >= c.length) {
-        left -= c.length;
-        continue;
-      }
-      yield left > 0 ? c.subarray(left) : c;
-      left = 0;
-    }
-  }
-  return Readable.from(gen());
 }

@@ -3,10 +3,12 @@
 // process group (detached), with stdout and stderr going straight from the child to the two
 // files (the agent never holds them in memory). An abort kills the whole group: SIGTERM, then
 // SIGKILL after a grace period.
-import { spawn } from 'node:child_process';
-import { appendFileSync, closeSync, constants as C, openSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, closeSync, constants as C, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STDERR_FILE, STDOUT_FILE } from '../protocol/calc-info.ts';
+import type { PreforkedExec } from './prefork-exec.ts';
+import { SPARE_OUTPUTS } from './spare-workdir.ts';
 
 export interface RunOptions {
   command: string;
@@ -20,6 +22,8 @@ export interface RunOptions {
   killGraceMs: number;
   /** Called once the process exists (to journal its pid). */
   onSpawn?: (pid: number) => void;
+  /** The calc's pre-forked helper (prefork-exec.ts), used when it can be. */
+  prefork?: PreforkedExec | null;
 }
 
 export interface RunResult {
@@ -31,8 +35,25 @@ export interface RunResult {
   spawnError: string | null;
 }
 
-function openOutput(path: string): number {
-  return openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW | C.O_APPEND, 0o600);
+/** Gives the spare's empty output file its real name; false when there is none (no inode is made here). */
+function takeSpareOutput(workdir: string, name: string): boolean {
+  const spare = SPARE_OUTPUTS[name] as string;
+  try {
+    renameSync(join(workdir, spare), join(workdir, name));
+    return true;
+  } catch {
+    // no spare (a directory made at the claim, or a resumed calc): openOutput() creates the file
+    return false;
+  }
+}
+
+function openOutput(workdir: string, name: string): number {
+  return openSync(join(workdir, name), C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW | C.O_APPEND, 0o600);
+}
+
+/** Removes the spare's output files from a calc whose command will not run. */
+export function discardSpareOutputs(workdir: string): void {
+  for (const spare of Object.values(SPARE_OUTPUTS)) rmSync(join(workdir, spare), { force: true });
 }
 
 /** Appends a line of the agent's own to the calc's stderr file (a reason the workflow side will read). */
@@ -64,24 +85,36 @@ export function groupAlive(pgid: number): boolean {
   }
 }
 
-export function runCommand(o: RunOptions): Promise<RunResult> {
-  const out = openOutput(join(o.workdir, STDOUT_FILE));
-  const err = openOutput(join(o.workdir, STDERR_FILE));
-  return new Promise((resolve) => {
-    let killedByAgent = false;
-    let graceTimer: NodeJS.Timeout | null = null;
-    let settled = false;
+/** Starts the command: exec'd by the calc's pre-forked helper when there is one, else spawned. */
+function start(o: RunOptions, env: Record<string, string>): { child: ChildProcess; pid: number | undefined; exec: Promise<string | null> | null } {
+  const placed = [STDOUT_FILE, STDERR_FILE].map((name) => takeSpareOutput(o.workdir, name));
+  // the helper's stdout and stderr are these files already (opened when the spare was made)
+  const viaHelper = placed.every(Boolean) ? o.prefork?.run(o.command, o.args, env) ?? null : null;
+  if (viaHelper !== null) return viaHelper;
+  const out = openOutput(o.workdir, STDOUT_FILE);
+  const err = openOutput(o.workdir, STDERR_FILE);
+  try {
     const child = spawn(o.command, [...o.args], {
       cwd: o.workdir,
-      env: { ...o.env, CALC_DIR: o.workdir },
+      env,
       stdio: ['ignore', out, err],
       detached: true, // own process group: a terminal's Ctrl+C does not reach it, and we can kill the group
       shell: false,
       windowsHide: true,
     });
+    return { child, pid: child.pid, exec: null };
+  } finally {
     closeSync(out);
     closeSync(err);
-    const pid = child.pid;
+  }
+}
+
+export function runCommand(o: RunOptions): Promise<RunResult> {
+  const { child, pid, exec } = start(o, { ...o.env, CALC_DIR: o.workdir });
+  return new Promise((resolve) => {
+    let killedByAgent = false;
+    let graceTimer: NodeJS.Timeout | null = null;
+    let settled = false;
     const kill = (): void => {
       if (pid === undefined || killedByAgent) return;
       killedByAgent = true;
@@ -98,9 +131,14 @@ export function runCommand(o: RunOptions): Promise<RunResult> {
       resolve(r);
     };
     child.once('error', (e) => finish({ exitCode: null, signal: null, killedByAgent, spawnError: e.message }));
-    child.once('exit', (code, signal) => finish({ exitCode: code, signal, killedByAgent, spawnError: null }));
+    child.once('exit', (code, signal) => {
+      if (exec === null) finish({ exitCode: code, signal, killedByAgent, spawnError: null });
+      // the helper's exit status is the command's, unless its exec failed
+      else void exec.then((why) => finish(why === null ? { exitCode: code, signal, killedByAgent, spawnError: null } : { exitCode: null, signal: null, killedByAgent, spawnError: why }));
+    });
     if (pid !== undefined) {
-      o.onSpawn?.(pid);
+      if (exec === null) o.onSpawn?.(pid);
+      else void exec.then((why) => (why === null ? o.onSpawn?.(pid) : undefined));
       if (o.killSignal.aborted) kill();
       else o.killSignal.addEventListener('abort', kill, { once: true });
     }

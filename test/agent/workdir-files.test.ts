@@ -3,14 +3,14 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { compileAgentRules } from '../../src/agent/agent-rules.ts';
 import { collectResults, resultUploads } from '../../src/agent/collect-results.ts';
-import { advance, newJournal, readJournal, unfinishedCalcs } from '../../src/agent/journal.ts';
+import { advance, journalPath, newJournal, readJournal, startJournal, unfinishedCalcs } from '../../src/agent/journal.ts';
 import { createWorkdir, pruneWorkdirs, workdirPath, writeInputFile } from '../../src/agent/workdir.ts';
 import { base64Chunks, sendResultsBody } from '../../src/client/result-upload.ts';
 
@@ -66,6 +66,33 @@ describe('journal', () => {
     advance(w, j, 'done');
     assert.ok(!unfinishedCalcs(base, 's', 'http://r:1').some((c) => c.journal.acceptId === id));
     assert.deepEqual(readdirSync(w).sort(), ['.distcomp-journal.json']);
+  });
+
+  it('the last whole record is the state: a cut record is skipped, and the next one still reads', () => {
+    const w = fresh();
+    const id = w.split('/').pop() as string;
+    let j = newJournal(w, { acceptId: id, siteId: 's', origin: 'o', attempt: 1 });
+    j = advance(w, j, 'params', { calc: { command: '/x', parameters: '', resultNames: [] }, refusal: null });
+    const whole = readFileSync(journalPath(w), 'utf8');
+    // a kill -9 in the middle of the next append (possible where a write crosses a page)
+    const next = `\n${JSON.stringify({ ...j, phase: 'starting' })}`;
+    appendFileSync(journalPath(w), next.slice(0, 40));
+    assert.equal(readJournal(w)?.phase, 'params');
+    advance(w, j, 'starting');
+    assert.equal(readJournal(w)?.phase, 'starting');
+    assert.ok(readFileSync(journalPath(w), 'utf8').startsWith(whole));
+  });
+
+  it('reads a journal of the earlier format (one pretty-printed document) and appends to it', () => {
+    const w = fresh();
+    const id = w.split('/').pop() as string;
+    const j = startJournal({ acceptId: id, siteId: 's', origin: 'o', attempt: 1 });
+    const old = { ...j, phase: 'params', calc: { command: '/x', parameters: '', resultNames: ['a', 'b'] } };
+    writeFileSync(journalPath(w), `${JSON.stringify(old, null, 1)}\n`);
+    assert.deepEqual(readJournal(w), old);
+    advance(w, old as typeof j, 'starting');
+    assert.equal(readJournal(w)?.phase, 'starting');
+    assert.deepEqual(readJournal(w)?.calc?.resultNames, ['a', 'b']);
   });
 
   it('keep_days removes only finished calcs\' directories that are old enough', () => {

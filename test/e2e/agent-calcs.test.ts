@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJournal } from '../../src/agent/journal.ts';
 import { ProtocolFailure } from '../../src/client/client-errors.ts';
 import type { RelayClient } from '../../src/client/relay-client.ts';
 import { STDERR_FILE, STDOUT_FILE } from '../../src/protocol/calc-info.ts';
@@ -83,8 +84,7 @@ writeFileSync('real/ok.txt', 'fine');
     assert.equal(r.files['out/result.txt']?.mimetype1, 'text/plain;');
     // the working directory stays (after_success: keep) with its journal at "done"
     await agent.waitFor(new RegExp(`accept_id ${id}: completed; results returned`));
-    const j = JSON.parse(readFileSync(join(calcBase, id, '.distcomp-journal.json'), 'utf8')) as { phase: string };
-    assert.equal(j.phase, 'done');
+    assert.equal(readJournal(join(calcBase, id))?.phase, 'done');
   });
 
   it('passes shell syntax as literal arguments and runs no shell', async () => {

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJournal } from '../../src/agent/journal.ts';
 import type { RelayClient } from '../../src/client/relay-client.ts';
 import { AgentProcess, Scratch, awaitResult, calcInfo, submit, text, workflowClient } from '../helpers/agent-process.ts';
 import { RelayProcess, freePort } from '../helpers/relay-process.ts';
@@ -88,8 +89,8 @@ const t = setInterval(() => {
     await until('the command to start', () => existsSync(started));
     await relay.kill9();
     writeFileSync(release, '');
-    const journal = join(calcBase, id, '.distcomp-journal.json');
-    await until('the journal to record the end of the command', () => /"phase": "(exited|ended)"/.test(readFileSync(journal, 'utf8')));
+    const workdir = join(calcBase, id);
+    await until('the journal to record the end of the command', () => ['exited', 'ended'].includes(readJournal(workdir)?.phase ?? ''));
     await a.waitFor(/network failure \((calc-end|send-results)/);
     await a.kill9();
     const resultBefore = readFileSync(join(calcBase, id, 'result.txt'), 'utf8');
@@ -101,7 +102,7 @@ const t = setInterval(() => {
     assert.equal(text(r.files['result.txt']), resultBefore, 'the result of the first (only) run');
     assert.equal(runs().filter((l) => l.endsWith(id)).length, 1, 'the command ran once');
     await b.waitFor(new RegExp(`accept_id ${id}: completed; results returned`));
-    assert.match(readFileSync(journal, 'utf8'), /"phase": "done"/);
+    assert.equal(readJournal(workdir)?.phase, 'done');
     b.signal('SIGINT');
     assert.equal((await b.exited()).code, 0);
   });

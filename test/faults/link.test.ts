@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readJournal } from '../../src/agent/journal.ts';
 import { alive, FaultRig } from '../helpers/fault-rig.ts';
 import type { AgentProcess } from '../helpers/agent-process.ts';
 
@@ -104,8 +105,7 @@ describe('faults: the link', { timeout: 120_000 }, () => {
     const t0 = Date.now();
     const id = await rig.submit('sleep 3; echo ok > out.txt');
     assert.equal((await rig.ended(id)).status, 'completed');
-    const journal = JSON.parse(readFileSync(join(rig.workdir(id), '.distcomp-journal.json'), 'utf8')) as { history: { at: string }[] };
-    const agentTime = Date.parse(journal.history[0]?.at ?? '');
+    const agentTime = Date.parse(readJournal(rig.workdir(id))?.history[0]?.at ?? '');
     assert.ok(agentTime - t0 > 3_500_000, 'the agent really ran an hour ahead');
     for (const e of rig.history().events.filter((x) => x.accept_id === id)) {
       assert.ok(e.at >= t0 - 1000 && e.at <= Date.now() + 1000, `event ${e.kind} at ${e.at} is not on the relay's clock`);

@@ -4,8 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readJournal } from '../../src/agent/journal.ts';
 import { FaultRig } from '../helpers/fault-rig.ts';
 import type { AgentProcess } from '../helpers/agent-process.ts';
 
@@ -99,7 +98,7 @@ describe('faults: kill -9 of the relay and of the agent', { timeout: 240_000 }, 
     await rig.until('the command to run', () => rig.runs().has(id));
     // the agent journals the pid right after the spawn: killed in that instant (the command may
     // already be running), the restarted agent cannot wait for the orphan; not what this tests
-    await rig.until('the pid in the journal', () => /"phase": "running"/.test(readFileSync(join(rig.workdir(id), '.distcomp-journal.json'), 'utf8')));
+    await rig.until('the pid in the journal', () => readJournal(rig.workdir(id))?.phase === 'running');
     await agent.kill9();
     agent = rig.startAgent();
     const r = await rig.ended(id);

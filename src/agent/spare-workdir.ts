@@ -1,0 +1,133 @@
+// A working directory made ahead, while the agent waits in its long poll, and renamed into place
+// (`<calc_base>/<accept_id>`) when a calc is claimed. It holds the empty journal and the two
+// output files under reserved names, so that between the claim and the command's start the agent
+// creates no inode: on this VM's ext4 a mkdir or a file creation costs 0.1-1 ms of kernel time
+// each (measured: mkdir p50 0.15 ms, p90 0.32; a file 0.09 / 0.24; far more while other
+// processes write), a rename within one directory 0.02-0.03 ms.
+//
+// The rename never replaces anything but an empty directory of ours: a symlink, a file, a
+// non-empty directory or another user's directory in the way makes it fail, and the claim then
+// goes through createWorkdir(), which judges what is there exactly as before.
+//
+// With the spare comes its pre-forked helper (prefork-exec.ts): a process already in the spare,
+// writing to its output files, that becomes the command at the start.
+import { closeSync, constants as C, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { STDERR_FILE, STDOUT_FILE } from '../protocol/calc-info.ts';
+import { JOURNAL_FILE } from './journal.ts';
+import { PreforkedExec } from './prefork-exec.ts';
+
+/**
+ * The output files as the spare holds them, named like the journal's own files (an input file
+ * can never take such a name: workdir.ts refuses it), renamed to their real names just before
+ * the command starts (run-calc.ts), so a calc whose command never runs has no output files.
+ */
+export const SPARE_OUTPUTS: Readonly<Record<string, string>> = {
+  [STDOUT_FILE]: `${JOURNAL_FILE}.spare-stdout`,
+  [STDERR_FILE]: `${JOURNAL_FILE}.spare-stderr`,
+};
+
+const PREFIX = '.distcomp-spare-';
+
+/** Creates an empty file; returns it open for appending (as run-calc.ts opens the output files). */
+function createEmpty(path: string): number {
+  return openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_APPEND, 0o600);
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** One worker's spare: `<calc_base>/.distcomp-spare-<pid>-<worker>`. */
+export class SpareWorkdir {
+  readonly path: string;
+  private ready = false;
+  private prefork: PreforkedExec | null = null;
+
+  constructor(calcBase: string, worker: number) {
+    this.path = join(calcBase, `${PREFIX}${process.pid}-${worker}`);
+  }
+
+  /** Makes the spare if none is ready. Never throws: without a spare the claim makes the directory itself. */
+  fill(): void {
+    if (this.ready) return;
+    try {
+      this.prefork?.dismiss();
+      this.prefork = null;
+      rmSync(this.path, { recursive: true, force: true }); // the remains of a failed fill
+      mkdirSync(this.path, { mode: 0o700 });
+      closeSync(createEmpty(join(this.path, JOURNAL_FILE)));
+      const out = createEmpty(join(this.path, SPARE_OUTPUTS[STDOUT_FILE] as string));
+      let err: number;
+      try {
+        err = createEmpty(join(this.path, SPARE_OUTPUTS[STDERR_FILE] as string));
+      } catch (e) {
+        closeSync(out);
+        throw e;
+      }
+      this.prefork = PreforkedExec.start(this.path, out, err);
+      this.ready = true;
+    } catch {
+      // a full disk or a calc_base we cannot write to: the claim will say so
+    }
+  }
+
+  /**
+   * Renames the spare to `workdir` and hands over its helper (null when there is none); false
+   * when no spare is ready or the rename failed (see the top).
+   */
+  take(workdir: string): { prefork: PreforkedExec | null } | false {
+    if (!this.ready) return false;
+    this.ready = false;
+    try {
+      renameSync(this.path, workdir);
+    } catch {
+      return false;
+    }
+    const prefork = this.prefork;
+    this.prefork = null;
+    return { prefork };
+  }
+
+  /** Removes the spare (at the agent's end). */
+  dispose(): void {
+    this.ready = false;
+    this.prefork?.dismiss();
+    this.prefork = null;
+    try {
+      rmSync(this.path, { recursive: true, force: true });
+    } catch {
+      // nothing to do
+    }
+  }
+}
+
+/**
+ * Removes spares that agents killed with kill -9 left behind: real directories of ours named for
+ * a process that no longer runs (they hold only the empty files above).
+ */
+export function removeStaleSpares(calcBase: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(calcBase);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\.distcomp-spare-(\d+)-\d+$/.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    const path = join(calcBase, name);
+    try {
+      const st = lstatSync(path);
+      if (!st.isDirectory() || (typeof process.getuid === 'function' && st.uid !== process.getuid())) continue;
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile
+    }
+  }
+}

@@ -1,0 +1,98 @@
+// The spare working directory: made while idle, renamed into place at the claim, never over
+// anything but an empty directory of ours; its output files take their real names only when the
+// command runs; spares of dead agents are removed.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { readJournal } from '../../src/agent/journal.ts';
+import { discardSpareOutputs, runCommand } from '../../src/agent/run-calc.ts';
+import { removeStaleSpares, SPARE_OUTPUTS, SpareWorkdir } from '../../src/agent/spare-workdir.ts';
+import { createWorkdir } from '../../src/agent/workdir.ts';
+import { STDERR_FILE, STDOUT_FILE } from '../../src/protocol/calc-info.ts';
+
+const base = mkdtempSync(join(tmpdir(), 'spare-test-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+
+describe('SpareWorkdir', () => {
+  it('is renamed into place with an empty journal (no journal to a reader) and hidden outputs', () => {
+    const spare = new SpareWorkdir(base, 0);
+    spare.fill();
+    const w = join(base, randomUUID());
+    const t = spare.take(w);
+    assert.ok(t);
+    t.prefork?.dismiss();
+    assert.equal(existsSync(spare.path), false);
+    assert.equal(lstatSync(w).mode & 0o777, 0o700 & ~process.umask());
+    assert.deepEqual(readdirSync(w).sort(), ['.distcomp-journal.json', ...Object.values(SPARE_OUTPUTS)].sort());
+    assert.equal(readJournal(w), null);
+    assert.equal(spare.take(join(base, randomUUID())), false, 'one spare, one take');
+    spare.fill();
+    assert.ok(existsSync(spare.path));
+    spare.dispose();
+    assert.equal(existsSync(spare.path), false);
+  });
+
+  it('never replaces a symlink, a file or a non-empty directory; createWorkdir then judges as before', () => {
+    const spare = new SpareWorkdir(base, 1);
+    const link = join(base, randomUUID());
+    symlinkSync(tmpdir(), link);
+    spare.fill();
+    assert.equal(spare.take(link), false);
+    assert.throws(() => createWorkdir(link), /symlink/);
+    assert.ok(lstatSync(link).isSymbolicLink());
+    const file = join(base, randomUUID());
+    writeFileSync(file, 'x');
+    spare.fill();
+    assert.equal(spare.take(file), false);
+    assert.equal(readFileSync(file, 'utf8'), 'x');
+    const full = join(base, randomUUID());
+    mkdirSync(full);
+    writeFileSync(join(full, 'in.txt'), 'keep');
+    spare.fill();
+    assert.equal(spare.take(full), false);
+    assert.equal(readFileSync(join(full, 'in.txt'), 'utf8'), 'keep');
+    spare.dispose();
+  });
+
+  it('removes the spares of agents that no longer run, and no other', () => {
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+    const stale = join(base, `.distcomp-spare-${dead}-0`);
+    mkdirSync(stale);
+    const mine = new SpareWorkdir(base, 2);
+    mine.fill();
+    const other = join(base, '.distcomp-spare-x');
+    mkdirSync(other);
+    removeStaleSpares(base);
+    assert.equal(existsSync(stale), false);
+    assert.ok(existsSync(mine.path));
+    assert.ok(existsSync(other));
+    mine.dispose();
+  });
+});
+
+describe('output files from the spare', () => {
+  it('take their real names when the command runs; a calc that does not run has none', async () => {
+    const spare = new SpareWorkdir(base, 3);
+    spare.fill();
+    const w = join(base, randomUUID());
+    const t = spare.take(w);
+    assert.ok(t);
+    const r = await runCommand({ command: '/bin/echo', args: ['hello'], workdir: w, env: {}, killSignal: new AbortController().signal, killGraceMs: 1000, prefork: t.prefork });
+    assert.equal(r.exitCode, 0);
+    assert.equal(readFileSync(join(w, STDOUT_FILE), 'utf8'), 'hello\n');
+    assert.equal(readFileSync(join(w, STDERR_FILE), 'utf8'), '');
+    assert.ok(Object.values(SPARE_OUTPUTS).every((n) => !existsSync(join(w, n))));
+
+    spare.fill();
+    const refused = join(base, randomUUID());
+    const unused = spare.take(refused);
+    assert.ok(unused);
+    unused.prefork?.dismiss();
+    discardSpareOutputs(refused);
+    assert.deepEqual(readdirSync(refused), ['.distcomp-journal.json']);
+  });
+});
