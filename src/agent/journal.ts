@@ -1,6 +1,6 @@
 // The per-calc journal that makes the agent's restarts safe: a small file in the calc's working
 // directory to which each step appends the calc's whole state as one JSON line, so that an agent
-// killed at any moment (kill -9, or power loss after the fsync of a durable phase) finds, on
+// killed at any moment (kill -9) finds, on
 // restart, how far each calc got: the last whole line is the state. The one rule it exists for:
 // a command whose journal says it may have started is never started again. What the relay has
 // not acknowledged is sent again; a step the relay already took is recognised by the state it
@@ -12,9 +12,9 @@
 // steps lay between a calc's claim and its command's start. An append of ~0.7 KB to an open
 // file is ~0.02 ms. The guarantee is the same: a record is whole or ignored (a kill -9 can cut a
 // write only where it crosses a page; each record starts on a new line, so the next record still
-// parses after a cut one), and an unfsynced record may be lost on power loss as an unfsynced
-// rename could be.
-import { closeSync, fdatasyncSync, lstatSync, openSync, constants as C, readdirSync, readFileSync, writeSync } from 'node:fs';
+// parses after a cut one), and a record may be lost on power loss as an unfsynced rename could
+// be (see below why nothing is fsynced).
+import { closeSync, lstatSync, openSync, constants as C, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const JOURNAL_FILE = '.distcomp-journal.json';
@@ -78,17 +78,13 @@ export function journalPath(workdir: string): string {
   return join(workdir, JOURNAL_FILE);
 }
 
-/**
- * Phases written with fsync (fdatasync of the appended record and all before it). The page cache
- * survives a killed process, so without fsync the journal is exact after `kill -9`; fsync adds
- * safety against power loss only. It costs ~2.7 ms per write on ext4 here, so it is spent where
- * a power loss would lose something that cannot be redone: `exited` (the command's results are
- * ready; a rerun would be wrong). Before that, a power loss has killed the command anyway; the
- * journal then at worst says `params`, and the calc starts again from there. After it, every
- * step is a call the relay recognises when it is made again (it names the progress it already
- * reached), so a journal that went back to `exited` only repeats calls.
- */
-const DURABLE: ReadonlySet<Phase> = new Set(['exited']);
+// No record is fsynced. The page cache survives a killed process, so the journal is exact after
+// `kill -9`; fsync would only matter after a power loss, and there it bought nothing sound: until
+// 2026-12 `exited` was fdatasync'ed (~2.7 ms on ext4 here, between the command's end and its
+// results going up), but the command's output files were not, so after a power loss the agent
+// would have sent as `calc end` results that may be empty or cut. Without it, a power loss leaves
+// the journal at `running` at worst, and a restarted agent reports the calc abnormal ("restarted
+// while the command was running ... not run again"): never a rerun, never silently wrong results.
 
 /** Appends the calc's state as one record (a newline, then one line of JSON); see the top of the file. */
 export function writeJournal(workdir: string, data: JournalData): void {
@@ -97,7 +93,6 @@ export function writeJournal(workdir: string, data: JournalData): void {
     const rec = Buffer.from(`\n${JSON.stringify(data)}`);
     let off = 0;
     while (off < rec.length) off += writeSync(fd, rec, off, rec.length - off);
-    if (DURABLE.has(data.phase)) fdatasyncSync(fd);
   } finally {
     closeSync(fd);
   }
