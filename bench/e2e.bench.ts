@@ -5,27 +5,30 @@
 //
 //   npm run build && npm run bench -- e2e          (N=40 by default; BENCH_N to change)
 //
-// Measured 2026-11-25 on a shared 2-CPU box whose load (other sessions' test suites) swung
-// between 2 and 20 during the runs, so every figure below moved by +-30 % from run to run:
+// Measured 2026-12-02 on the shared 2-CPU box (load 1.5-6 from other sessions; every wall
+// figure moves by +-30 % from run to run, so compare builds in interleaved runs):
 //
-//   client on undici (before):   submit p50 517-676 ms, CLI start 163-238 ms (submit - CLI 340-440)
-//   client on node:http (now):   submit p50 330-534 ms, CLI start 155-262 ms (submit - CLI 154-271)
-//   node -e 0 122-204 ms, sh -c true 5-11 ms: target NOT met (it asks for submit - CLI <= ~30).
-//   Same builds interleaved in one quieter run (30 each): undici 438 ms, now 280, --version 155.
+//                                   submit p50  CLI start  node -e 0  submit - CLI start
+//   2026-11-25 build                  245 ms      169 ms     133 ms        76 ms
+//   + esbuild bundle, commander-free  176 ms      135 ms     115 ms        41 ms
+//     submit path, exit at once       (interleaved CPU: submit - --version 63 -> ~21 ms of CPU)
+//   + relay and agent of 2026-12-02,  185-196 ms  143-152 ms 120-129 ms    38-47 ms
+//     calc-progress?results=1         (paired per-round medians 33-44 ms)
+//   sh -c true 3-4 ms. Target (submit - CLI start <= spawn + 25, i.e. ~28 ms): NOT met.
+//   A submit against a refused port (load, parse, one cold connect, exit 2) takes as long as
+//   --version: what is left is the chain of calls and the agent's work between them.
 //
-// Where the time goes now (median of 15 traced runs, ms from the submit process's start):
-// start -> first request 68 (`--version` start -> exit: 28; the difference is loading the
-// 19 modules of submit plus node:http, ~0.5-1 ms per file here, and Node's cold first
-// http.request(), ~5 ms); add-calcinfo 6; allow-wait-calc 3 (+7 of cold code between them);
-// the agent's own chain, calc-request answered -> end-send answered: 57 (8 requests, 2 of them
-// x/blobs status calls for the two empty result files, and the spawn of `true`); the last
-// long-poll answer + get-calc-result 6; writing the files and exiting 8; process teardown ~10.
-// The agent's chain alone is twice the target's margin. What would shorten the calc is on the
-// relay/agent side: small results sent inline rather than as blobs (2 requests fewer per
-// file), one call to register and allow, and a calc-progress that waits for a given progress
-// and lists the changes it saw (5 long-poll round trips fewer, each one relay CPU on 2 cores).
-// Before: undici's import cost ~170 ms of every submit, and V8 --liftoff-only was needed to
-// keep its WebAssembly parser from delaying the exit (both gone with undici).
+// One submit traced (strace --seccomp-bpf on submit and agent; ms from submit's exec):
+// connect 157-171, first request 5 ms later (Node's cold first http.request), add-calcinfo?
+// allow=1 answered 3-6 ms later; the agent's claim is answered at once, its params-complete +
+// start takes 5 ms on the relay (the relay also takes submit's long poll meanwhile), then
+// ~16 ms of agent work until send-results goes out (journal appends, the spare's output files
+// renamed, the command exec'd and reaped, the two output files opened four times while the
+// results are judged and collected); the relay answers the agent and submit's long poll
+// (which now brings the results: calc-progress?results=1) 4 ms later; writing the two files
+// and exiting ~8 ms. The agent's post-exit path is the next thing to shorten.
+// Before (2026-11-25): undici's import cost ~170 ms of every submit, and V8 --liftoff-only was
+// needed to keep its WebAssembly parser from delaying the exit (both gone with undici).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
