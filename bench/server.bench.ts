@@ -6,21 +6,22 @@
 // agent and submit use (same state changes, same history rows).
 // Target (issue 2, 2 cores): >= 500 cycles/s; cycle p50 <= 10 empty round trips.
 //
-// Measured 2026-12-02 on the 2-core box, clients in the same box, other sessions' tests running
-// (load 3-5; empty round trip 0.32 ms, relay CPU 0.30 ms per empty call):
-//   deployed: 135 cycles/s, relay CPU 5.3 ms/cycle, 1-client p50 11.1 ms (35 round trips)
-//   combined: 203 cycles/s, relay CPU 3.3 ms/cycle, 1-client p50 5.0 ms (15.6 round trips)
-// (2026-11-25: combined 189 cycles/s, 4.9 ms/cycle, 17 round trips.) Paired runs of the
-// 2026-11-25 build and this one alternating on one box (scratch A/B, 8 clients): relay CPU per
-// combined cycle 5.2 -> 4.0 ms. What went: better-sqlite3's transaction wrapper built per call
-// and a savepoint per step (now one wrapper, no savepoints), a second read of the calc per step
-// (now a compare-and-set on the calc just read), add-calcinfo?allow=1's second commit, small
-// blobs written through the thread pool (now in place), and the token-by-token body parser for
-// small bodies (now JSON.parse). What a combined cycle still costs the relay: ~0.11 ms of
-// node:http + fastify per call when busy (~0.3 ms when idle), ~0.15 ms per SQLite commit (5) with
-// its WAL frames and checkpoints, and creating 2 blob files, 0.03-0.3 ms each on this VM's ext4.
-// The 8 load clients need ~1.4 ms of CPU per cycle themselves, so 500 cycles/s on 2 cores would
-// need the relay under ~2.6 ms per cycle AND on both cores; the target is not met here.
+// Measured 2026-12-02 on the 2-core box, clients in the same box (empty round trip 0.25-0.45 ms,
+// relay CPU 0.27-0.38 ms per empty call); four quiet runs, the figures are bimodal on this VM:
+//   combined: 316-464 cycles/s, relay CPU 2.05-3.1 ms/cycle, 1-client p50 3.3-7.3 ms (7-28 round trips)
+//   deployed: 214-269 cycles/s, relay CPU 3.5-4.7 ms/cycle, 1-client p50 9.6-10.8 ms (24-36 round trips)
+// (session start, same bench: combined 236 cycles/s, 4.2 ms/cycle, p50 7.4 ms = 25 round trips;
+// deployed 188 cycles/s, 5.5 ms/cycle.) Paired runs alternating two builds on one box (scratch
+// A/B, 8 clients, relay CPU per combined cycle): session start 5.2 -> 4.0 ms before group
+// commit; 2.75 -> 2.38 ms with it. What went: better-sqlite3's transaction wrapper built per call
+// and a savepoint per step, a second read of the calc per step (now a compare-and-set on the
+// calc just read), add-calcinfo?allow=1's second commit, small blobs written through the thread
+// pool (now in place), the token-by-token body parser for small bodies (now JSON.parse), and one
+// commit per write (now one per turn of the event loop, store/sqlite/group-commit.ts). What a
+// combined cycle still costs the relay: ~0.11 ms of node:http + fastify per call when busy (~0.3
+// ms when idle, which is also the baseline round trip), the commits, and creating 2 blob files,
+// 0.03-0.3 ms each on this VM's ext4. The 8 load clients need ~0.9-1.4 ms of CPU per cycle
+// themselves. Targets (500 cycles/s; p50 <= 10 round trips): not met reliably here.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

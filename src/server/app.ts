@@ -91,6 +91,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     });
   }
 
+  // group commit (store/sqlite/group-commit.ts): no answer leaves before the changes it may
+  // report (its own, or those of requests it saw in the same turn) are committed; a failed
+  // commit turns the answer into an error
+  app.addHook('onSend', async () => {
+    await o.store.durable();
+  });
+
   app.setErrorHandler((err: FastifyError | ProtocolError | Error, req, reply) => {
     let e: ProtocolError;
     if (err instanceof ProtocolError) e = err;

@@ -46,7 +46,8 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const config = new ConfigWatcher(resolve(o.configPath), bootLog);
   const cfg = config.current();
   const log = bootLog.child({}, { level: o.logLevel ?? pinoLevel(cfg.loglevel) });
-  const store = new SqliteStore(o.dataDir);
+  // group commit: every answer waits for the commit of what it reports (app.ts, onSend)
+  const store = new SqliteStore(o.dataDir, { groupCommit: true });
   const blobs = new BlobStore(join(o.dataDir, 'blobs'));
   const relay = new Relay(store, blobs, config, log, o.relay);
   const accounts = new Accounts(store);

@@ -185,5 +185,10 @@ export interface Store {
    * together, or none when it throws.
    */
   atomically<T>(fn: () => T): T;
+  /**
+   * Resolves once every change made so far is committed (at once, unless the store was opened
+   * with group commit); an answer that reports a change must wait for it.
+   */
+  durable(): Promise<void>;
   close(): void;
 }
