@@ -19,24 +19,35 @@ export interface WriteBatching {
   flush(): void;
 }
 
-/** One transaction per write (BEGIN IMMEDIATE .. COMMIT); writes inside a write join it. */
-export class CommitEachWrite implements WriteBatching {
+/** Writes made inside a write (atomically() around store calls) join it, with no savepoint of their own. */
+abstract class OutermostWrite {
   private depth = 0;
-  private readonly immediate: <T>(fn: () => T) => T;
-
-  constructor(db: Database.Database) {
-    // one wrapper, made once: better-sqlite3's db.transaction() builds a new one per call
-    this.immediate = db.transaction((fn: () => unknown) => fn()).immediate as <T>(fn: () => T) => T;
-  }
 
   write<T>(fn: () => T): T {
     if (this.depth > 0) return fn();
     this.depth++;
     try {
-      return this.immediate(fn);
+      return this.outermost(fn);
     } finally {
       this.depth--;
     }
+  }
+
+  protected abstract outermost<T>(fn: () => T): T;
+}
+
+/** One transaction per write (BEGIN IMMEDIATE .. COMMIT). */
+export class CommitEachWrite extends OutermostWrite implements WriteBatching {
+  private readonly immediate: <T>(fn: () => T) => T;
+
+  constructor(db: Database.Database) {
+    super();
+    // one wrapper, made once: better-sqlite3's db.transaction() builds a new one per call
+    this.immediate = db.transaction((fn: () => unknown) => fn()).immediate as <T>(fn: () => T) => T;
+  }
+
+  protected outermost<T>(fn: () => T): T {
+    return this.immediate(fn);
   }
 
   durable(): Promise<void> {
@@ -47,28 +58,22 @@ export class CommitEachWrite implements WriteBatching {
 }
 
 /** Group commit (see the top of the file). */
-export class CommitPerTurn implements WriteBatching {
-  private depth = 0;
+export class CommitPerTurn extends OutermostWrite implements WriteBatching {
   private pending: { done: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
   /** Inside an open transaction, better-sqlite3's wrapper runs `fn` in a SAVEPOINT. */
   private readonly savepoint: <T>(fn: () => T) => T;
 
   constructor(private readonly db: Database.Database) {
+    super();
     this.savepoint = db.transaction((fn: () => unknown) => fn()) as <T>(fn: () => T) => T;
   }
 
-  write<T>(fn: () => T): T {
-    if (this.depth > 0) return fn();
+  protected outermost<T>(fn: () => T): T {
     // SQLite itself rolled the open transaction back (e.g. a full disk): its writes are lost,
     // so the answers that wait for them fail, and a new transaction starts
     if (this.pending !== null && !this.db.inTransaction) this.fail(new Error('the database rolled back the open transaction'));
     if (this.pending === null) this.open();
-    this.depth++;
-    try {
-      return this.savepoint(fn);
-    } finally {
-      this.depth--;
-    }
+    return this.savepoint(fn);
   }
 
   durable(): Promise<void> {
