@@ -258,7 +258,7 @@ export class Relay {
     const again = this.store.getCalc(acceptId, user.id) === null ? this.collectedRecently(user, acceptId) : null;
     const c = again ?? await this.waitProgress(user, acceptId, since, waitMs, signal);
     if (c.progress !== 'got return') return { calc: c };
-    return { calc: c, files: await this.result(user, acceptId, refsOver) };
+    return { calc: c, files: this.collect(user, c, refsOver) };
   }
 
   /** The calc, if it was collected within the retention (its results may be asked for again). */
@@ -283,6 +283,15 @@ export class Relay {
       if (!c) throw this.workflowGone(user, acceptId);
     }
     if (c.progress !== 'got return') throw Errors.cannotReturn(c.progress, acceptId);
+    return this.collect(user, c, refsOver);
+  }
+
+  /**
+   * The result files of a calc that has got return (as read just now by the caller), as
+   * get-calc-result answers them; a calc not collected yet is collected.
+   */
+  private collect(user: User, c: Calc, refsOver: number | null): Record<string, unknown> {
+    const acceptId = c.acceptId;
     const stored = new Map(this.store.files(acceptId, 'out').map((f) => [f.name, f]));
     const out: Record<string, unknown> = {};
     const names = [...c.resultNames, ...[...stored.keys()].filter((n) => !c.resultNames.includes(n))];
