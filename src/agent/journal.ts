@@ -1,10 +1,9 @@
 // The per-calc journal that makes the agent's restarts safe: a small file in the calc's working
 // directory to which each step appends the calc's whole state as one JSON line, so that an agent
-// killed at any moment (kill -9) finds, on
-// restart, how far each calc got: the last whole line is the state. The one rule it exists for:
-// a command whose journal says it may have started is never started again. What the relay has
-// not acknowledged is sent again; a step the relay already took is recognised by the state it
-// names in its refusal (see process-calc.ts).
+// killed at any moment (kill -9) finds, on restart, how far each calc got: the last whole line
+// is the state. The one rule it exists for: a command whose journal says it may have started is
+// never started again. What the relay has not acknowledged is sent again; a step the relay
+// already took is recognised by the state it names in its refusal (see process-calc.ts).
 //
 // Why appends and not a rewrite (temp file, rename over the old one), as before 2026-12: on this
 // VM's ext4 (auto_da_alloc), a rename over an existing file starts the new file's writeback
@@ -110,13 +109,6 @@ export function startJournal(d: { acceptId: string; siteId: string; origin: stri
   return { version: 1, ...d, phase: 'claimed', agentPid: process.pid, history: [{ phase: 'claimed', at: new Date().toISOString() }] };
 }
 
-/** A new calc's journal at `claimed`, written. */
-export function newJournal(workdir: string, d: Parameters<typeof startJournal>[0]): JournalData {
-  const data = startJournal(d);
-  writeJournal(workdir, data);
-  return data;
-}
-
 function isJournal(j: unknown): j is JournalData {
   if (typeof j !== 'object' || j === null) return false;
   const o = j as Partial<JournalData>;
@@ -127,7 +119,7 @@ function isJournal(j: unknown): j is JournalData {
  * The state in a journal's text: the last record that parses whole (a record cut by a kill or a
  * power loss is skipped). A journal of the earlier format is one JSON document, pretty-printed.
  */
-export function lastRecord(text: string): JournalData | null {
+function lastRecord(text: string): JournalData | null {
   const lines = text.split('\n');
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i] as string;

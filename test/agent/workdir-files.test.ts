@@ -10,9 +10,16 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { compileAgentRules } from '../../src/agent/agent-rules.ts';
 import { collectResults, resultUploads } from '../../src/agent/collect-results.ts';
-import { advance, journalPath, newJournal, readJournal, startJournal, unfinishedCalcs } from '../../src/agent/journal.ts';
+import { advance, journalPath, readJournal, startJournal, unfinishedCalcs, writeJournal, type JournalData } from '../../src/agent/journal.ts';
 import { createWorkdir, pruneWorkdirs, workdirPath, writeInputFile } from '../../src/agent/workdir.ts';
 import { base64Chunks, sendResultsBody } from '../../src/client/result-upload.ts';
+
+/** A new calc's journal at `claimed`, written, as the agent writes it before its first call. */
+function written(workdir: string, d: Parameters<typeof startJournal>[0]): JournalData {
+  const j = startJournal(d);
+  writeJournal(workdir, j);
+  return j;
+}
 
 const base = mkdtempSync(join(tmpdir(), 'workdir-test-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -56,7 +63,7 @@ describe('journal', () => {
   it('records phases atomically and finds unfinished calcs of this site and relay', () => {
     const w = fresh();
     const id = w.split('/').pop() as string;
-    let j = newJournal(w, { acceptId: id, siteId: 's', origin: 'http://r:1', attempt: 1 });
+    let j = written(w, { acceptId: id, siteId: 's', origin: 'http://r:1', attempt: 1 });
     j = advance(w, j, 'params', { calc: { command: '/x', parameters: '', resultNames: [] }, refusal: null });
     assert.equal(readJournal(w)?.phase, 'params');
     assert.deepEqual(readJournal(w)?.history.map((h) => h.phase), ['claimed', 'params']);
@@ -71,7 +78,7 @@ describe('journal', () => {
   it('the last whole record is the state: a cut record is skipped, and the next one still reads', () => {
     const w = fresh();
     const id = w.split('/').pop() as string;
-    let j = newJournal(w, { acceptId: id, siteId: 's', origin: 'o', attempt: 1 });
+    let j = written(w, { acceptId: id, siteId: 's', origin: 'o', attempt: 1 });
     j = advance(w, j, 'params', { calc: { command: '/x', parameters: '', resultNames: [] }, refusal: null });
     const whole = readFileSync(journalPath(w), 'utf8');
     // a kill -9 in the middle of the next append (possible where a write crosses a page)
@@ -98,10 +105,10 @@ describe('journal', () => {
   it('keep_days removes only finished calcs\' directories that are old enough', () => {
     const old = fresh();
     const oldId = old.split('/').pop() as string;
-    const j = newJournal(old, { acceptId: oldId, siteId: 's', origin: 'o', attempt: 1 });
+    const j = written(old, { acceptId: oldId, siteId: 's', origin: 'o', attempt: 1 });
     advance(old, j, 'done');
     const running = fresh();
-    newJournal(running, { acceptId: running.split('/').pop() as string, siteId: 's', origin: 'o', attempt: 1 });
+    written(running, { acceptId: running.split('/').pop() as string, siteId: 's', origin: 'o', attempt: 1 });
     const stranger = join(base, randomUUID());
     mkdirSync(stranger);
     const later = Date.now() + 10 * 86_400_000;
