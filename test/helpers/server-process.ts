@@ -25,11 +25,17 @@ export async function spawnServer(iniPath: string, dataDir: string, port = 0, ex
       child.kill('SIGKILL');
       reject(new Error(`server did not start in 15 s:\n${out}`));
     }, 15_000);
+    let listening = false;
     const onData = (d: Buffer): void => {
       out += d.toString();
+      // searched only until found: a relay logging at info level writes lines for every state
+      // change, and searching the whole output at each of them cost the test process (which
+      // shares the CPUs with the relay) time quadratic in the number of calcs
+      if (listening) return;
       // the server always prints this line on stderr, whatever its log level
       const m = /listening on (https?:\/\/\S+)/.exec(out);
       if (m?.[1]) {
+        listening = true;
         clearTimeout(timer);
         resolve(m[1]);
       }
