@@ -263,14 +263,18 @@ export class RelayClient {
     const url = this.url(c.endpoint, c.query);
     const headers: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
     if (c.auth !== false && this.token !== null) headers['authorization'] = `Bearer ${this.token}`;
-    let body: string | Readable | undefined;
+    let body: string | Buffer | Readable | undefined;
     if (c.json !== undefined) body = JSON.stringify(c.json);
-    else if (c.stream) body = Readable.from(c.stream(), { objectMode: false });
-    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (body !== undefined || c.stream) headers['content-type'] = 'application/json';
     this.o.onSend?.({ method: c.method, url, endpoint: c.endpoint });
     let res: TransportResponse;
     let text: string;
     try {
+      if (c.stream) {
+        // a failure to read what the stream sends is this request's failure, as when it streamed
+        const start = await headOf(c.stream()[Symbol.asyncIterator](), WHOLE_BODY_MAX);
+        body = start.rest === null ? start.head : Readable.from(start.rest, { objectMode: false });
+      }
       res = await this.transport.request({
         method: c.method, url, headers, body, signal,
         headersTimeoutMs: this.http.headersTimeoutMs + (c.holdMs ?? 0),
@@ -586,5 +590,42 @@ function safeJson(text: string): unknown {
     return JSON.parse(text) as unknown;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * A streamed body that ends within this many bytes is sent whole, with a Content-Length: one
+ * write instead of a chunk per piece and a last empty chunk, and the relay reads a body of
+ * declared small length with JSON.parse instead of its streaming parser (send-results of a
+ * calc's small files: the common case). @default 256 KiB, the relay's own whole-body limit
+ */
+export const WHOLE_BODY_MAX = 256 * 1024;
+
+/**
+ * Reads `it` until it ends or passes `max` bytes: the whole body (rest null), or what was read
+ * followed by the rest of `it`, as one stream of pieces.
+ */
+async function headOf(it: AsyncIterator<Uint8Array>, max: number): Promise<{ head: Buffer; rest: null } | { head: null; rest: AsyncIterable<Uint8Array> }> {
+  const read: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return { head: Buffer.concat(read, n), rest: null };
+    read.push(r.value);
+    n += r.value.length;
+    if (n > max) {
+      return {
+        head: null,
+        rest: (async function* () {
+          try {
+            yield* read;
+            for (let r2 = await it.next(); !r2.done; r2 = await it.next()) yield r2.value;
+          } finally {
+            // a request cut short ends `it` too (its files are closed)
+            await it.return?.();
+          }
+        })(),
+      };
+    }
   }
 }
