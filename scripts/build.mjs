@@ -8,9 +8,9 @@
 //    - dist/cli/main.js (the bin): main.ts and commander in one file; each subcommand a chunk
 //      loaded only when it runs (code splitting), so fastify, better-sqlite3 and pino (left
 //      as packages in node_modules) load only for the commands that use them;
-//    - dist/cli/submit-fast-path.cjs: submit's commander-free path as one file of its own
+//    - dist/cli/submit-fast-path.js: submit's commander-free path as one file of its own
 //      (in the split build its modules were spread over ~10 chunks shared with the agent and
-//      the server), in CommonJS (see below).
+//      the server).
 //    The chunks sit in dist/cli/, at the depth of every src/<folder>/ module, so that paths
 //    built from import.meta.url ('../../package.json', '../../templates/...') still resolve.
 import { spawnSync } from 'node:child_process';
@@ -47,17 +47,9 @@ const common = {
 const fastPathApart = {
   name: 'submit-fast-path-apart',
   setup(b) {
-    b.onResolve({ filter: /^\.\/submit-fast-path\.ts$/ }, () => ({ path: './submit-fast-path.cjs', external: true }));
+    b.onResolve({ filter: /^\.\/submit-fast-path\.ts$/ }, () => ({ path: './submit-fast-path.js', external: true }));
   },
 };
 
 await build({ ...common, entryPoints: ['src/cli/main.ts'], splitting: true, chunkNames: '[name]-[hash]', plugins: [fastPathApart] });
-// CommonJS, loaded by main.js with require(): compiled in one synchronous step, where the ESM
-// loader took ~10 ms for this file (resolve, async read, link, and a job for each of its ~20
-// imports of node: modules) against ~7 ms (measured on the 2-core VM, node 20)
-await build({
-  ...common, entryPoints: ['src/cli/submit-fast-path.ts'], splitting: false, outdir: undefined, outfile: 'dist/cli/submit-fast-path.cjs', format: 'cjs',
-  // import.meta.url of the bundled modules: this file's URL, as in the ESM build
-  define: { 'import.meta.url': '__importMetaUrl' },
-  banner: { js: "'use strict'; const __importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-});
+await build({ ...common, entryPoints: ['src/cli/submit-fast-path.ts'], splitting: false });

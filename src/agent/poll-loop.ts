@@ -73,7 +73,7 @@ async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): 
     });
     state.running.add(ans.acceptId);
     try {
-      await driveCalc(ctx, workdir, j, false, ans.calcInfo, prefork, () => spare.fill());
+      await driveCalc(ctx, workdir, j, false, ans.calcInfo, prefork);
     } finally {
       state.running.delete(ans.acceptId);
     }

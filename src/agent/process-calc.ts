@@ -207,19 +207,19 @@ export function inputRefs(client: RelayClient, minBytes: number): RefsPolicy {
   return client.has('blobs') ? { refs: true, inlineUnder: minBytes } : {};
 }
 
-export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, claimedInfo: Record<string, unknown> | null = null, prefork: PreforkedExec | null = null, prepareNext: (() => void) | null = null): Promise<void> {
+export async function driveCalc(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, claimedInfo: Record<string, unknown> | null = null, prefork: PreforkedExec | null = null): Promise<void> {
   const hb = start.lease && start.attempt !== null
     ? new Heartbeat({ client: ctx.client, siteId: ctx.opts.siteId, acceptId: start.acceptId, attempt: start.attempt, heartbeatMs: start.lease.heartbeatMs, emit: ctx.emit })
     : null;
   try {
-    await walk(ctx, workdir, start, fromDisk, hb, claimedInfo, prefork, prepareNext);
+    await walk(ctx, workdir, start, fromDisk, hb, claimedInfo, prefork);
   } finally {
     prefork?.dismiss(); // when the command did not run through it
     await hb?.stop();
   }
 }
 
-async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, hb: Heartbeat | null, claimedInfo: Record<string, unknown> | null, prefork: PreforkedExec | null, prepareNext: (() => void) | null): Promise<void> {
+async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromDisk: boolean, hb: Heartbeat | null, claimedInfo: Record<string, unknown> | null, prefork: PreforkedExec | null): Promise<void> {
   const { client, opts } = ctx;
   const site = opts.siteId;
   const id = start.acceptId;
@@ -429,10 +429,7 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
         if (client.has('combined')) {
           const combined = { ...(withEnd ? { calcEnd: o.result } : {}), endSend: true };
           const name = `${withEnd ? 'calc-end + ' : ''}send-results + end-send`;
-          const sending = relayCall(ctx, j, hb, name, 'got return', () => client.sendResults(site, id, uploads, { ...ro, combined }), true);
-          // the next calc's spare is made while the relay takes the results (see driveCalc)
-          if (prepareNext !== null) setImmediate(prepareNext);
-          const sent = await sending;
+          const sent = await relayCall(ctx, j, hb, name, 'got return', () => client.sendResults(site, id, uploads, { ...ro, combined }), true);
           if (typeof sent === 'object') return gone(sent.stop);
           if (sent === 'ok') {
             ctx.emit({ type: 'results', acceptId: id, sent: c.files.map((f) => f.name), missing: c.missing, refused: c.refused });

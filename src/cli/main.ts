@@ -4,7 +4,6 @@
 // Only the subcommand being run is imported: loading every room (fastify, sqlite, the HTTP client...)
 // took ~0.45 s per start on our 2-core machines, which every `distcomp submit` would pay.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Command } from 'commander';
 import { exitFlushed } from './exit-flushed.ts';
 
@@ -24,7 +23,7 @@ if (sub === 'ssh') {
     await runWithCommander();
   }
 } else if (sub === 'submit') {
-  const { submitFromArgv } = await submitFastPath();
+  const { submitFromArgv } = await import('./submit-fast-path.ts');
   const code = await submitFromArgv(process.argv.slice(3));
   if (code !== undefined) {
     await exitFlushed(code);
@@ -33,16 +32,6 @@ if (sub === 'ssh') {
   }
 } else {
   await runWithCommander();
-}
-
-/**
- * Built, the fast path is CommonJS beside this file (scripts/build.mjs), loaded with require():
- * one synchronous compile instead of the ESM loader's work for each of its imports. Run from
- * the sources (tsx), it is the module itself.
- */
-async function submitFastPath(): Promise<typeof import('./submit-fast-path.ts')> {
-  if (import.meta.url.endsWith('.js')) return createRequire(import.meta.url)('./submit-fast-path.cjs') as typeof import('./submit-fast-path.ts');
-  return import('./submit-fast-path.ts');
 }
 
 async function runWithCommander(): Promise<void> {
