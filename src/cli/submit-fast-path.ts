@@ -5,6 +5,8 @@
 import { parseSubmitArgv } from './submit-argv.ts';
 import { runSubmitCli } from './submit-run.ts';
 
+export { writtenStreams } from './submit-run.ts';
+
 /** The exit status of the submit, or undefined when this command line is one for commander. */
 export async function submitFromArgv(args: readonly string[]): Promise<number | undefined> {
   const parsed = parseSubmitArgv(args);

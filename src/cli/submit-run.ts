@@ -7,8 +7,21 @@ import { runSubmit, SubmitError } from '../workflow/run-submit.ts';
 import { compileSubmitOptions, type SubmitFlags } from '../workflow/submit-options.ts';
 import { EXIT } from './cli-errors.ts';
 
+/** The standard streams this submit wrote to (see writtenStreams()). */
+const written = new Set<'stdout' | 'stderr'>();
+
+function write(to: 'stdout' | 'stderr', text: string): void {
+  written.add(to);
+  process[to].write(text);
+}
+
+/** The standard streams written so far, for exitFlushed(): only those exist and need a flush. */
+export function writtenStreams(): NodeJS.WriteStream[] {
+  return [...written].map((to) => process[to]);
+}
+
 function fail(message: string, code: number): number {
-  process.stderr.write(`distcomp submit: ${message}\n`);
+  write('stderr', `distcomp submit: ${message}\n`);
   return code;
 }
 
@@ -24,16 +37,16 @@ export async function runSubmitCli(positionals: string[], flags: SubmitFlags): P
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupt.signal.aborted) process.exit(signal === 'SIGTERM' ? 143 : 130);
-    process.stderr.write(`distcomp submit: ${signal}: cancelling the calc on the relay (again to exit at once)\n`);
+    write('stderr', `distcomp submit: ${signal}: cancelling the calc on the relay (again to exit at once)\n`);
     interrupt.abort(signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
     const r = await runSubmit(opts, {
-      out: (l) => process.stdout.write(`${l}\n`),
-      err: (l) => process.stderr.write(`distcomp submit: ${l}\n`),
-      errRaw: (t) => process.stderr.write(t),
+      out: (l) => write('stdout', `${l}\n`),
+      err: (l) => write('stderr', `distcomp submit: ${l}\n`),
+      errRaw: (t) => write('stderr', t),
     }, interrupt.signal);
     return r.exitCode;
   } catch (err) {
