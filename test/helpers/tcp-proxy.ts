@@ -1,8 +1,7 @@
 // A small TCP relay of our own between an agent and the relay server, for fault injection on
-// loopback: pause (bytes stop flowing both ways, connections stay open), hold the agent's
-// requests only (holdUpstream: answers still flow), cut (every connection is reset, and new
-// ones are reset at once until restore()), and throttle (all connections share one link of N
-// bytes/s, served round-robin in slices, as TCP flows share a slow line).
+// loopback: pause (bytes stop flowing both ways, connections stay open), cut (every connection
+// is reset, and new ones are reset at once until restore()), and throttle (all connections share
+// one link of N bytes/s, served round-robin in slices, as TCP flows share a slow line).
 //
 //   const proxy = await TcpProxy.start(relay.port);
 //   agent talks to proxy.url; proxy.cut(); ...; proxy.restore(); proxy.throttle(1 << 20);
@@ -12,8 +11,6 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 interface Direction {
   src: Socket;
   dst: Socket;
-  /** From the agent to the relay. */
-  up: boolean;
   bufs: (Buffer | null)[]; // null: end of stream
   queued: boolean;
 }
@@ -25,8 +22,6 @@ export class TcpProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
   private queue: Direction[] = [];
   private paused = false;
-  /** holdUpstream(): directions towards the relay wait here (queued) until releaseUpstream(). */
-  private heldUp: Direction[] | null = null;
   private isCut = false;
   private rate: number | null = null;
   private tokens = 0;
@@ -66,18 +61,6 @@ export class TcpProxy {
 
   resume(): void {
     this.paused = false;
-    this.pump();
-  }
-
-  /** Holds the bytes from the agent to the relay (requests) until releaseUpstream(); answers still flow. */
-  holdUpstream(): void {
-    this.heldUp ??= [];
-  }
-
-  releaseUpstream(): void {
-    const held = this.heldUp ?? [];
-    this.heldUp = null;
-    this.queue.push(...held);
     this.pump();
   }
 
@@ -127,7 +110,7 @@ export class TcpProxy {
       u.destroy();
     };
     for (const [src, dst] of [[c, u], [u, c]] as const) {
-      const d: Direction = { src, dst, up: src === c, bufs: [], queued: false };
+      const d: Direction = { src, dst, bufs: [], queued: false };
       src.on('data', (buf: Buffer) => this.enqueue(d, buf));
       src.on('end', () => this.enqueue(d, null));
       src.on('error', drop);
@@ -162,10 +145,6 @@ export class TcpProxy {
     this.last = now;
     while (this.queue.length > 0 && (this.rate === null || this.tokens >= 1)) {
       const d = this.queue.shift() as Direction;
-      if (d.up && this.heldUp !== null && !d.dst.destroyed) {
-        this.heldUp.push(d);
-        continue;
-      }
       if (d.dst.destroyed) {
         d.queued = false;
         d.bufs = [];
