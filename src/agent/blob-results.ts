@@ -5,12 +5,15 @@ import { Readable } from 'node:stream';
 import { uploadBlob } from '../client/blob-transfer.ts';
 import type { RelayClient } from '../client/relay-client.ts';
 import type { ResultUpload } from '../client/result-upload.ts';
+import { STDERR_FILE, STDOUT_FILE } from '../protocol/calc-info.ts';
 import type { AgentOptions } from './agent-options.ts';
-import type { Collection } from './collect-results.ts';
+import { collectResults } from './collect-results.ts';
+import type { JournalData } from './journal.ts';
 
-/** Whether some collected result file is large enough to go up as a blob before send-results. */
-export function hasBlobResults(client: RelayClient, c: Collection | null, opts: AgentOptions): boolean {
-  if (!client.has('blobs') || c === null) return false;
+/** Whether some result file is large enough to go up as a blob before send-results. */
+export function hasBlobResults(client: RelayClient, workdir: string, j: JournalData, opts: AgentOptions): boolean {
+  if (!client.has('blobs')) return false;
+  const c = collectResults(workdir, j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE], opts.rules);
   return c.files.some((f) => f.size >= opts.blobMinBytes);
 }
 

@@ -55,11 +55,7 @@ export class Heartbeat {
     await this.done;
   }
 
-  /**
-   * Stops the calc for `stop` (also when another call than a heartbeat learned it): `signal`
-   * aborts, and the heartbeats end. A second stop changes nothing.
-   */
-  halt(stop: CalcStop): void {
+  private halt(stop: CalcStop): void {
     if (this.stopReason !== null) return;
     this.stopReason = stop;
     this.o.emit({ type: 'lease', acceptId: this.o.acceptId, state: stop.kind, reason: stop.reason });

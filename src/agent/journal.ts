@@ -27,9 +27,8 @@ export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
  *   call that moves the calc on the relay or a download; when the calc-info came with the claim
  *   and its inputs are inline, the first record is `params` (its history still starts `claimed`).
  * - params: calc-params answered; calc-info kept below; input files written (or the calc refused).
- * - starting: calc-params-complete and calc-start acknowledged, or (with `startPending`) sent
- *   together with the command's start; the command is about to be spawned. From here on the
- *   command is never spawned again.
+ * - starting: calc-params-complete and calc-start acknowledged; the command is about to be spawned.
+ *   From here on the command is never spawned again.
  * - running: the command was spawned (pid recorded).
  * - exited: the command ended (or was never run); the outcome below is final.
  * - ended: calc-end acknowledged (or, with `endWithResults`, to be sent with the results).
@@ -69,12 +68,6 @@ export interface JournalData {
   outcome?: CalcOutcome;
   /** The calc-info came with the claim (ours, `combined`): calc-params' step is still to be taken. */
   paramsWithClaim?: boolean;
-  /**
-   * The call that moves the calc to `running` went out with the command's start (ours,
-   * `combined`, leased) and its answer was not in when this was recorded: a restarted agent
-   * sends it again before any other call of the calc.
-   */
-  startPending?: boolean;
   /** calc-end is to go with send-results (ours, `combined`), not on its own. */
   endWithResults?: boolean;
   history: { phase: Phase; at: string }[];
@@ -104,14 +97,9 @@ export function writeJournal(workdir: string, data: JournalData): void {
   }
 }
 
-/** The state moved to `phase` (adding `patch`), in memory only: the next advance() records both. */
-export function moveTo(data: JournalData, phase: Phase, patch: Partial<JournalData> = {}): JournalData {
-  return { ...data, ...patch, phase, history: [...data.history, { phase, at: new Date().toISOString() }] };
-}
-
 /** Moves the journal to `phase` (adding `patch`) and writes it. */
 export function advance(workdir: string, data: JournalData, phase: Phase, patch: Partial<JournalData> = {}): JournalData {
-  const next = moveTo(data, phase, patch);
+  const next: JournalData = { ...data, ...patch, phase, history: [...data.history, { phase, at: new Date().toISOString() }] };
   writeJournal(workdir, next);
   return next;
 }

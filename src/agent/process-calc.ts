@@ -19,9 +19,9 @@ import type { AgentEvent } from './agent-events.ts';
 import type { AgentOptions } from './agent-options.ts';
 import { commandRefusal } from './agent-rules.ts';
 import { asBlobReferences, hasBlobResults } from './blob-results.ts';
-import { collectResults, resultUploads, type Collection } from './collect-results.ts';
-import { advance, moveTo, writeJournal, type CalcOutcome, type JournalData } from './journal.ts';
-import { calcIsGone, Heartbeat, type CalcStop } from './heartbeat.ts';
+import { collectResults, resultUploads } from './collect-results.ts';
+import { advance, writeJournal, type CalcOutcome, type JournalData } from './journal.ts';
+import { calcIsGone, Heartbeat } from './heartbeat.ts';
 import type { PreforkedExec } from './prefork-exec.ts';
 import type { Lifecycle } from './lifecycle.ts';
 import { discardSpareOutputs, groupAlive, killGroup, noteInStderr, runCommand } from './run-calc.ts';
@@ -40,19 +40,15 @@ export interface CalcContext {
 const GONE = 'the relay no longer knows this calc (cancelled or expired on the MInt side)';
 
 /** Done, or why the walk must stop without sending anything more. */
-type StepOutcome = 'ok' | { stop: string; kind: CalcStop['kind'] };
+type StepOutcome = 'ok' | { stop: string };
 
 /** Why the relay refused for good (cancelled, lease lost, unknown calc), or null for other errors. */
-function stopOf(err: unknown, hb: Heartbeat | null): CalcStop | null {
-  if (hb?.stopReason) return hb.stopReason;
-  if (isCancelled(err)) return { kind: 'cancelled', reason: 'the calc was cancelled by its workflow side' };
-  if (isLeaseLost(err)) return { kind: 'lease-lost', reason: `the relay no longer counts this agent's claim: ${(err as ProtocolFailure).protocolMessage}` };
-  if (calcIsGone(err)) return { kind: 'lease-lost', reason: GONE };
-  return null;
-}
-
 function stopReason(err: unknown, hb: Heartbeat | null): string | null {
-  return stopOf(err, hb)?.reason ?? null;
+  if (hb?.stopReason) return hb.stopReason.reason;
+  if (isCancelled(err)) return 'the calc was cancelled by its workflow side';
+  if (isLeaseLost(err)) return `the relay no longer counts this agent's claim: ${(err as ProtocolFailure).protocolMessage}`;
+  if (calcIsGone(err)) return GONE;
+  return null;
 }
 
 /**
@@ -63,7 +59,7 @@ function stopReason(err: unknown, hb: Heartbeat | null): string | null {
  * with the separate calls from there). Other failures are thrown.
  */
 async function relayCall(ctx: CalcContext, j: JournalData, hb: Heartbeat | null, step: string, target: Progress, call: () => Promise<unknown>, partWay: boolean): Promise<StepOutcome | Progress> {
-  if (hb?.stopReason) return { stop: hb.stopReason.reason, kind: hb.stopReason.kind };
+  if (hb?.stopReason) return { stop: hb.stopReason.reason };
   try {
     await call();
     ctx.emit({ type: 'step', acceptId: j.acceptId, step });
@@ -75,8 +71,8 @@ async function relayCall(ctx: CalcContext, j: JournalData, hb: Heartbeat | null,
       return 'ok';
     }
     if (p !== null && partWay) return p;
-    const why = stopOf(err, hb);
-    if (why !== null && (!(err instanceof CallAborted) || hb?.stopReason)) return { stop: why.reason, kind: why.kind };
+    const why = stopReason(err, hb);
+    if (why !== null && (!(err instanceof CallAborted) || hb?.stopReason)) return { stop: why };
     if (err instanceof ProtocolFailure) ctx.emit({ type: 'protocol-failure', endpoint: err.endpoint, code: err.code, message: err.protocolMessage, acceptId: j.acceptId });
     throw err;
   }
@@ -143,7 +139,7 @@ function killSignalOf(ctx: CalcContext, hb: Heartbeat | null): AbortSignal {
 }
 
 /** Runs the command (phase `starting` → `running` → `exited`). */
-async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb: Heartbeat | null, prefork: PreforkedExec | null): Promise<{ j: JournalData; outcome: CalcOutcome; collected: Collection | null }> {
+async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb: Heartbeat | null, prefork: PreforkedExec | null): Promise<{ j: JournalData; outcome: CalcOutcome }> {
   const calc = j.calc as NonNullable<JournalData['calc']>;
   const args = splitShellWords(calc.parameters);
   let current = j;
@@ -156,8 +152,6 @@ async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb
   });
   ctx.emit({ type: 'command-exit', acceptId: j.acceptId, exitCode: r.exitCode, signal: r.signal, killedByAgent: r.killedByAgent });
   let outcome: CalcOutcome;
-  // what judged a command that exited 0 is also what is sent (not collected again)
-  let collected: Collection | null = null;
   // the agent's own reasons go into the stderr file too: it is what the workflow side reads
   let note = true;
   if (r.spawnError !== null) outcome = abnormal(`the command could not be started: ${r.spawnError}`);
@@ -167,17 +161,14 @@ async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb
   else if (r.exitCode !== 0) {
     outcome = abnormal(`the command ended with exit code ${String(r.exitCode)}`, r.exitCode);
     note = false;
-  } else if (!(collected = collectResults(workdir, calc.resultNames, ctx.opts.rules)).deliversRequested) {
+  } else if (!collectResults(workdir, calc.resultNames, ctx.opts.rules).deliversRequested) {
     outcome = abnormal('none of the requested result files was produced', 0);
   } else {
     outcome = { result: 'calc end', reason: null, exitCode: 0, signal: null };
     note = false;
   }
-  if (note) {
-    noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
-    collected = null; // the stderr file grew
-  }
-  return { j: current, outcome, collected };
+  if (note) noteInStderr(workdir, `distcomp agent: ${outcome.reason}`);
+  return { j: current, outcome };
 }
 
 /** A command that was (maybe) running when the previous agent died: never rerun; wait for it to end; abnormal. */
@@ -225,8 +216,6 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
   const id = start.acceptId;
   let j = start;
   let outcome: CalcOutcome | null = j.outcome ?? null;
-  // the result files as judged when the command ended in this walk (null: collected when sent)
-  let collected: Collection | null = null;
   // a leased calc names its attempt on every call, and a stop from the relay aborts the call's retries
   const ro: RemoteCallOptions = hb ? { attempt: j.attempt, signal: hb.signal } : {};
   const gone = (why: string): void => {
@@ -242,40 +231,6 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
     return false;
   };
 
-  // Against our relay (`combined`) with a lease, the call that moves the calc to `running` goes
-  // out together with the command's start instead of before it: the journal records `starting`
-  // with `startPending` first, so the command is never started twice, and a restarted agent
-  // sends the call again before anything else (the relay names the progress it reached, so a
-  // call it already took counts as done). A refusal (cancelled meanwhile, lease lost) stops the
-  // command as the heartbeat's would; nothing is sent after the command before the answer.
-  // Never rejects: a failure comes back as `{ error }`, thrown where the answer is awaited.
-  let pendingStart: Promise<StepOutcome | { error: unknown }> | null = null;
-  const startsWithCommand = (): boolean => client.has('combined') && hb !== null;
-  const sendStart = (): void => {
-    const heartbeat = hb as Heartbeat;
-    const combined = { params: j.paramsWithClaim === true, start: true };
-    pendingStart = relayStep(ctx, j, hb, 'calc-params-complete + calc-start', 'running', () => client.calcParamsComplete(site, id, { ...ro, combined })).then(
-      (r) => {
-        if (r !== 'ok') heartbeat.halt({ kind: r.kind, reason: r.stop });
-        return r;
-      },
-      (error: unknown) => ({ error }),
-    );
-  };
-  /** Waits for the start's answer (when one is pending): false when the walk must stop. */
-  const startAnswered = async (): Promise<boolean> => {
-    if (pendingStart === null) return true;
-    const r = await pendingStart;
-    pendingStart = null;
-    if (typeof r === 'object' && 'error' in r) throw r.error;
-    if (r !== 'ok') {
-      gone(r.stop);
-      return false;
-    }
-    j = { ...j, startPending: false };
-    return true;
-  };
-
   const finish = (at: JournalData, o: CalcOutcome): JournalData => {
     const done = advance(workdir, at, 'done');
     ctx.emit({ type: 'calc-done', acceptId: id, result: o.result, reason: o.reason });
@@ -287,8 +242,6 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
   };
 
   for (;;) {
-    // resumed with a start call that may not have reached the relay: sent again first
-    if (j.startPending === true && pendingStart === null && hb !== null && (j.phase === 'starting' || j.phase === 'running' || j.phase === 'exited')) sendStart();
     if (hb?.stopReason && j.phase !== 'done' && j.phase !== 'abandoned' && j.phase !== 'running' && j.phase !== 'starting') return gone(hb.stopReason.reason);
     switch (j.phase) {
       case 'claimed': {
@@ -341,18 +294,10 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
             break;
           }
         }
-        const params = { calc: p.calc, refusal, ...(withClaim ? { paramsWithClaim: true } : {}) };
-        // when `starting` follows at once (see sendStart), its record carries this step too
-        j = startsWithCommand() ? moveTo(j, 'params', params) : advance(workdir, j, 'params', params);
+        j = advance(workdir, j, 'params', { calc: p.calc, refusal, ...(withClaim ? { paramsWithClaim: true } : {}) });
         break;
       }
       case 'params': {
-        if (startsWithCommand()) {
-          // the start call goes out with the command's start (see sendStart above)
-          j = advance(workdir, j, 'starting', { startPending: true });
-          sendStart();
-          break;
-        }
         if (client.has('combined')) {
           // calc-params' step too when the calc-info came with the claim; after a lost answer
           // the relay names the progress it reached, and `running` counts as done
@@ -381,7 +326,6 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
           const r = await runAndJudge(ctx, workdir, j, hb, prefork);
           j = r.j;
           outcome = r.outcome;
-          collected = r.collected;
         }
         discardSpareOutputs(workdir); // left when the command did not run
         if (hb?.stopReason) return gone(hb.stopReason.reason);
@@ -396,11 +340,8 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
         break;
       }
       case 'exited': {
-        if (!await startAnswered()) return;
         const o = outcome as CalcOutcome;
-        const names = j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE];
-        if (client.has('blobs')) collected ??= collectResults(workdir, names, opts.rules);
-        if (client.has('combined') && !hasBlobResults(client, collected, opts)) {
+        if (client.has('combined') && !hasBlobResults(client, workdir, j, opts)) {
           // calc-end goes with send-results (`combined`): one call from `running` to `got return`.
           // Not when results go up as blobs first: the workflow side is to see `calc end` meanwhile.
           // Nothing to journal: a restart at `exited` takes the same decision again.
@@ -412,7 +353,8 @@ async function walk(ctx: CalcContext, workdir: string, start: JournalData, fromD
         break;
       }
       case 'ended': {
-        const c = collected ?? collectResults(workdir, j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE], opts.rules);
+        const names = j.calc?.resultNames ?? [STDOUT_FILE, STDERR_FILE];
+        const c = collectResults(workdir, names, opts.rules);
         let uploads = resultUploads(workdir, c, opts.rules);
         if (client.has('blobs')) {
           // each large result streams up on its own, verified and resumable; send-results then names them

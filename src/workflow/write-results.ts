@@ -138,20 +138,13 @@ function stageResultFile(outDir: string, name: string, content: Buffer): Staged 
   return { tmp, target, fd, size: content.length };
 }
 
-/**
- * Syncs (unless empty), closes and renames a staged file over its name; removes it on failure.
- * An empty file is closed and renamed at once: nothing goes to the thread pool, whose first
- * use starts its threads (a calc's empty stdout and stderr are the common case).
- */
+/** Syncs (unless empty), closes and renames a staged file over its name; removes it on failure. */
 async function commitResultFile(s: Staged): Promise<void> {
   try {
-    if (s.size === 0) closeSync(s.fd);
-    else {
-      try {
-        await new Promise<void>((resolve, reject) => fsync(s.fd, (err) => (err ? reject(err) : resolve())));
-      } finally {
-        await new Promise<void>((resolve) => close(s.fd, () => resolve()));
-      }
+    try {
+      if (s.size > 0) await new Promise<void>((resolve, reject) => fsync(s.fd, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      await new Promise<void>((resolve) => close(s.fd, () => resolve()));
     }
     renameSync(s.tmp, s.target);
   } catch (err) {
