@@ -25,8 +25,8 @@ function fail(message: string, code: number): number {
   return code;
 }
 
-/** Runs one submit; resolves with the exit status. */
-export async function runSubmitCli(positionals: string[], flags: SubmitFlags): Promise<number> {
+/** Runs one submit; resolves with the exit status. `exitsAfter`: see runSubmit(). */
+export async function runSubmitCli(positionals: string[], flags: SubmitFlags, exitsAfter = false): Promise<number> {
   let opts;
   try {
     opts = compileSubmitOptions({ positionals, flags, env: process.env, cwd: process.cwd() });
@@ -47,7 +47,7 @@ export async function runSubmitCli(positionals: string[], flags: SubmitFlags): P
       out: (l) => write('stdout', `${l}\n`),
       err: (l) => write('stderr', `distcomp submit: ${l}\n`),
       errRaw: (t) => write('stderr', t),
-    }, interrupt.signal);
+    }, interrupt.signal, exitsAfter);
     return r.exitCode;
   } catch (err) {
     if (err instanceof SubmitError) return fail(err.message, err.exitCode);
