@@ -22,6 +22,28 @@
 //   A submit against a refused port (load, parse, one cold connect, exit 2) takes as long as
 //   --version: what is left is the chain of calls and the agent's work between them.
 //
+// 2026-12-02, a slower 2-CPU VM (fork/exec and wakeups; spawn sh -c true 9-11 ms), quiet runs
+// (load < 2.5), BENCH_N=30, the two builds alternated four times each:
+//                                   submit p50  CLI start  submit - CLI start (paired)
+//   build 4f7670d                   186-192 ms  135-140 ms  51-53 ms (49.5-53.0)
+//   + a quiet submit creates        184-188 ms  134-137 ms  48-53 ms (45.9-52.7)
+//     neither process.stdout nor process.stderr (exitFlushed() touched both, and closing
+//     the relay connections before the exit read process.stderr: 4.5-6.5 ms of stream set-up
+//     in a fresh process, measured apart), empty result files closed without the thread pool
+//   Target not met (it needs a difference of ~34 ms); the gain (~2 ms on average) is inside the
+//   run-to-run spread. Where the ~50 ms go (diagnostics_channel timeline of relay, agent and
+//   submit, no strace, medians of 30): submit's start to its first request takes as long as
+//   --version's whole run; first request to the answer with the results 27-35 ms (the relay's
+//   handling ~15 of it, the agent's ~10, exec'ing /bin/true ~5); that answer to exit 8-9 ms,
+//   now 6; exit to the bench seeing it 13-14 ms against 8-10 for --version.
+//   Tried and dropped (no difference measurable here, in A/B runs with the builds alternated):
+//   the agent sending calc-params-complete + calc-start together with the command's start
+//   (the exec then shares the two cores with the relay's answer and submit's wakeup: claim to
+//   send-results 18.9/24.2 ms vs 17.6/24.4 in straced runs); the next calc's spare made while
+//   the relay takes the results; the submit path built as CommonJS and require()d (-2 ms
+//   loading it alone, nothing in the process's time to its first connect); a V8 code cache of
+//   it (-1.2 ms in isolation, covering only its top level).
+//
 // One submit traced (strace --seccomp-bpf on submit and agent; ms from submit's exec):
 // connect 157-171, first request 5 ms later (Node's cold first http.request), add-calcinfo?
 // allow=1 answered 3-6 ms later; the agent's claim is answered at once, its params-complete +

@@ -23,10 +23,10 @@ if (sub === 'ssh') {
     await runWithCommander();
   }
 } else if (sub === 'submit') {
-  const { submitFromArgv } = await import('./submit-fast-path.ts');
+  const { submitFromArgv, writtenStreams } = await import('./submit-fast-path.ts');
   const code = await submitFromArgv(process.argv.slice(3));
   if (code !== undefined) {
-    await exitFlushed(code);
+    await exitFlushed(code, writtenStreams());
   } else {
     await runWithCommander();
   }

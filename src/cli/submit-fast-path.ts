@@ -5,8 +5,11 @@
 import { parseSubmitArgv } from './submit-argv.ts';
 import { runSubmitCli } from './submit-run.ts';
 
+export { writtenStreams } from './submit-run.ts';
+
 /** The exit status of the submit, or undefined when this command line is one for commander. */
 export async function submitFromArgv(args: readonly string[]): Promise<number | undefined> {
   const parsed = parseSubmitArgv(args);
-  return parsed && runSubmitCli(parsed.positionals, parsed.flags);
+  // main.ts exits with exitFlushed() as soon as this resolves
+  return parsed && runSubmitCli(parsed.positionals, parsed.flags, true);
 }

@@ -7,13 +7,26 @@ import { runSubmit, SubmitError } from '../workflow/run-submit.ts';
 import { compileSubmitOptions, type SubmitFlags } from '../workflow/submit-options.ts';
 import { EXIT } from './cli-errors.ts';
 
+/** The standard streams this submit wrote to (see writtenStreams()). */
+const written = new Set<'stdout' | 'stderr'>();
+
+function write(to: 'stdout' | 'stderr', text: string): void {
+  written.add(to);
+  process[to].write(text);
+}
+
+/** The standard streams written so far, for exitFlushed(): only those exist and need a flush. */
+export function writtenStreams(): NodeJS.WriteStream[] {
+  return [...written].map((to) => process[to]);
+}
+
 function fail(message: string, code: number): number {
-  process.stderr.write(`distcomp submit: ${message}\n`);
+  write('stderr', `distcomp submit: ${message}\n`);
   return code;
 }
 
-/** Runs one submit; resolves with the exit status. */
-export async function runSubmitCli(positionals: string[], flags: SubmitFlags): Promise<number> {
+/** Runs one submit; resolves with the exit status. `exitsAfter`: see runSubmit(). */
+export async function runSubmitCli(positionals: string[], flags: SubmitFlags, exitsAfter = false): Promise<number> {
   let opts;
   try {
     opts = compileSubmitOptions({ positionals, flags, env: process.env, cwd: process.cwd() });
@@ -24,17 +37,17 @@ export async function runSubmitCli(positionals: string[], flags: SubmitFlags): P
   const interrupt = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (interrupt.signal.aborted) process.exit(signal === 'SIGTERM' ? 143 : 130);
-    process.stderr.write(`distcomp submit: ${signal}: cancelling the calc on the relay (again to exit at once)\n`);
+    write('stderr', `distcomp submit: ${signal}: cancelling the calc on the relay (again to exit at once)\n`);
     interrupt.abort(signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
     const r = await runSubmit(opts, {
-      out: (l) => process.stdout.write(`${l}\n`),
-      err: (l) => process.stderr.write(`distcomp submit: ${l}\n`),
-      errRaw: (t) => process.stderr.write(t),
-    }, interrupt.signal);
+      out: (l) => write('stdout', `${l}\n`),
+      err: (l) => write('stderr', `distcomp submit: ${l}\n`),
+      errRaw: (t) => write('stderr', t),
+    }, interrupt.signal, exitsAfter);
     return r.exitCode;
   } catch (err) {
     if (err instanceof SubmitError) return fail(err.message, err.exitCode);

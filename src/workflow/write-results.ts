@@ -138,13 +138,20 @@ function stageResultFile(outDir: string, name: string, content: Buffer): Staged 
   return { tmp, target, fd, size: content.length };
 }
 
-/** Syncs (unless empty), closes and renames a staged file over its name; removes it on failure. */
+/**
+ * Syncs (unless empty), closes and renames a staged file over its name; removes it on failure.
+ * An empty file is closed and renamed at once: nothing goes to the thread pool, whose first
+ * use starts its threads (a calc's empty stdout and stderr are the common case).
+ */
 async function commitResultFile(s: Staged): Promise<void> {
   try {
-    try {
-      if (s.size > 0) await new Promise<void>((resolve, reject) => fsync(s.fd, (err) => (err ? reject(err) : resolve())));
-    } finally {
-      await new Promise<void>((resolve) => close(s.fd, () => resolve()));
+    if (s.size === 0) closeSync(s.fd);
+    else {
+      try {
+        await new Promise<void>((resolve, reject) => fsync(s.fd, (err) => (err ? reject(err) : resolve())));
+      } finally {
+        await new Promise<void>((resolve) => close(s.fd, () => resolve()));
+      }
     }
     renameSync(s.tmp, s.target);
   } catch (err) {
