@@ -414,12 +414,15 @@ export class RelayClient {
    * GET calc-progress. With `since` and `waitS` (and a relay that long-polls), the answer
    * comes as soon as the progress differs from `since`, or after `waitS` seconds.
    */
-  async calcProgress(acceptId: string, opts: { since?: Progress; waitS?: number; results?: RefsPolicy | null } & CallOptions = {}): Promise<ProgressAnswer> {
+  async calcProgress(acceptId: string, opts: { since?: Progress; until?: Progress; waitS?: number; results?: RefsPolicy | null } & CallOptions = {}): Promise<ProgressAnswer> {
     const query: Record<string, string> = { accept_id: acceptId };
     const hold = opts.waitS !== undefined && opts.since !== undefined && this.longPoll;
     if (hold) {
       query['since'] = opts.since as string;
       query['wait'] = String(opts.waitS);
+      // ours: held until that progress too (a relay that does not know the key answers at the
+      // first change, as before)
+      if (opts.until !== undefined) query['until'] = opts.until;
     }
     // ours: the results with the answer that reports got return (a deployed relay ignores the key)
     if (opts.results != null && this.has('combined')) Object.assign(query, { results: '1', ...refsQuery(opts.results) });

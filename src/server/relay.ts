@@ -7,7 +7,7 @@ import {
   STDERR_FILE, missingResultEntry, parseAddCalcInfoBody, parseResultFiles,
 } from '../protocol/calc-info.ts';
 import { Errors, type ProtocolError } from '../protocol/errors.ts';
-import { CALC_END_RESULTS, IN_FLIGHT, STEPS, type Progress, type Step, type StepName } from '../protocol/states.ts';
+import { CALC_END_RESULTS, IN_FLIGHT, PROGRESS, STEPS, type Progress, type Step, type StepName } from '../protocol/states.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { Calc, CalcFile, Store, User } from '../store/store.ts';
 import type { ConfigWatcher } from './config-watcher.ts';
@@ -234,10 +234,11 @@ export class Relay {
 
   /**
    * calc-progress with our `wait` extension: answers as soon as progress differs from
-   * `since` (or at once without `since`), else after `waitMs`.
+   * `since` (or at once without `since`) and, with `until`, has reached that progress (or gone
+   * past it), else after `waitMs`.
    */
   async waitProgress(user: User, acceptId: string, since: string | undefined, waitMs: number, signal: AbortSignal,
-    done: (p: Progress) => boolean = (p) => since === undefined || p !== since): Promise<Calc> {
+    until?: Progress, done: (p: Progress) => boolean = (p) => (since === undefined || p !== since) && reached(p, until)): Promise<Calc> {
     const deadline = this.opts.now() + Math.min(waitMs, this.opts.maxWaitMs);
     for (;;) {
       const c = this.lookup(user, acceptId);
@@ -254,9 +255,9 @@ export class Relay {
    * get-calc-result does.
    */
   async progressOrResults(user: User, acceptId: string, since: string | undefined, waitMs: number, signal: AbortSignal,
-    refsOver: number | null): Promise<{ calc: Calc; files?: Record<string, unknown> }> {
+    refsOver: number | null, until?: Progress): Promise<{ calc: Calc; files?: Record<string, unknown> }> {
     const again = this.store.getCalc(acceptId, user.id) === null ? this.collectedRecently(user, acceptId) : null;
-    const c = again ?? await this.waitProgress(user, acceptId, since, waitMs, signal);
+    const c = again ?? await this.waitProgress(user, acceptId, since, waitMs, signal, until);
     if (c.progress !== 'got return') return { calc: c };
     return { calc: c, files: this.collect(user, c, refsOver) };
   }
@@ -276,7 +277,7 @@ export class Relay {
     // (a collected calc is not waited for: its results are answered again below, as without wait)
     let c = this.store.getCalc(acceptId, user.id);
     if (c && c.progress !== 'got return' && waitMs > 0 && signal) {
-      c = await this.waitProgress(user, acceptId, undefined, waitMs, signal, (p) => p === 'got return');
+      c = await this.waitProgress(user, acceptId, undefined, waitMs, signal, 'got return');
     }
     if (!c) {
       c = this.collectedRecently(user, acceptId);
@@ -623,4 +624,9 @@ export class Relay {
     const unused = this.store.purgeDeleted(this.opts.now() - this.opts.collectedRetentionMs);
     return unused.filter((sha) => this.blobs.removeIfUnused(sha, () => this.store.blobInUse(sha))).length;
   }
+}
+
+/** Whether progress `p` is `until` or later in a calc's life (always, without `until`). */
+function reached(p: Progress, until: Progress | undefined): boolean {
+  return until === undefined || PROGRESS.indexOf(p) >= PROGRESS.indexOf(until);
 }

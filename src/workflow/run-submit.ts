@@ -123,7 +123,10 @@ export async function runSubmit(o: SubmitOptions, io: SubmitIo, interrupt: Abort
     // where the relay can (`combined`), the answer that reports got return brings the results
     let files: ResultFilesWire | undefined;
     while (progress !== 'got return') {
-      const a = await client.calcProgress(acceptId, { since: progress, waitS: o.waitS, signal: interrupt, retry: o.waitRetry, results: policy });
+      // quiet: no state is shown on the way, so the relay is asked to answer at got return only
+      // (one answer and one wake-up of this process fewer while the external computer works)
+      const until: Progress | undefined = o.quiet ? 'got return' : undefined;
+      const a = await client.calcProgress(acceptId, { since: progress, until, waitS: o.waitS, signal: interrupt, retry: o.waitRetry, results: policy });
       if (a.progress !== progress) {
         say(`progress status change from ${progress} to ${a.progress}`);
         progress = a.progress;

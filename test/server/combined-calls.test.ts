@@ -174,6 +174,48 @@ test('calc-progress?results=1: the answer that reports got return brings the res
   assert.notEqual(code(other), 200);
 });
 
+test('calc-progress?until=got return holds through the states on the way and answers once, with the results', async (t) => {
+  const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 } });
+  const id = (await r.call('POST', 'add-calcinfo?allow=1', calcInfo())).body.errors[0].accept_id as string;
+  let answered = false;
+  const waiting = r.call('GET', `calc-progress?accept_id=${id}&since=not%20start&wait=10&until=got%20return&results=1`).then((a) => {
+    answered = true;
+    return a;
+  });
+  await r.call('GET', `calc-request?site_id=${SITE}&params=1`);
+  await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id, site_id: SITE });
+  // running (a change since "not start"): without until it would have been answered by now
+  assert.equal((await r.call('GET', `calc-progress?accept_id=${id}`)).body.errors[0].message, 'status:running');
+  await new Promise((res) => setTimeout(res, 200));
+  assert.equal(answered, false, 'held while running');
+  assert.equal(code(await r.call('POST', 'send-results?calc_end=calc%20end&end_send=1', resultBody(id))), 200);
+  const res = await waiting;
+  assert.equal(res.body.errors[0].message, 'status:got return');
+  assert.equal(res.body.errors[0].calc_status, 'completed');
+  assert.equal(Buffer.from(res.body.errors[0]['result-info'].result_files['out.txt'].content, 'base64').toString(), 'result\n');
+
+  // a progress already past: answered at once; the deadline still ends a wait that never gets there
+  const id2 = (await r.call('POST', 'add-calcinfo?allow=1', calcInfo())).body.errors[0].accept_id as string;
+  await r.call('GET', `calc-request?site_id=${SITE}&params=1`);
+  await r.call('POST', 'calc-params-complete?params=1&start=1', { accept_id: id2, site_id: SITE });
+  const past = await r.call('GET', `calc-progress?accept_id=${id2}&since=not%20start&wait=10&until=complete%20send`);
+  assert.equal(past.body.errors[0].message, 'status:running');
+  const t0 = Date.now();
+  const timedOut = await r.call('GET', `calc-progress?accept_id=${id2}&since=not%20start&wait=0.3&until=got%20return`);
+  assert.equal(timedOut.body.errors[0].message, 'status:running');
+  assert.ok(Date.now() - t0 >= 250, 'held until the deadline');
+  // a cancel meanwhile ends the wait with the deployed answer for a calc that is gone
+  const held = r.call('GET', `calc-progress?accept_id=${id2}&since=not%20start&wait=10&until=got%20return`);
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(code(await r.call('POST', 'cancel-wait-calc', { accept_id: id2, delete: 'force' })), 200);
+  assert.notEqual(code(await held), 200);
+
+  // not a progress value: refused with the reason
+  const bad = await r.call('GET', `calc-progress?accept_id=${id2}&since=x&wait=1&until=done`);
+  assert.equal(bad.status, 400);
+  assert.match(String(message(bad)), /until must be one of the progress values/);
+});
+
 test('blobs=1 with inline_under keeps small files inline and refers to large ones', async (t) => {
   const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 } });
   const big = Buffer.alloc(5000, 7);

@@ -1,9 +1,11 @@
-// Workflow-side endpoints of the deployed protocol (plus `wait`/`since` on calc-progress).
+// Workflow-side endpoints of the deployed protocol (plus `wait`/`since`/`until` on calc-progress).
 // add-calcinfo, whose body carries files, is in streamed-body-routes.ts.
 import type { FastifyInstance } from 'fastify';
 import { ok } from '../../protocol/envelope.ts';
 import type { Relay } from '../relay.ts';
-import { caller, clientGone, flag, queryKey, refsFrom, waitMs } from './route-helpers.ts';
+import { caller, clientGone, flag, optionalKey, queryKey, refsFrom, waitMs } from './route-helpers.ts';
+import { Errors } from '../../protocol/errors.ts';
+import { isProgress, type Progress } from '../../protocol/states.ts';
 import { jsonAnswer } from '../json-stream/streamed-json-answer.ts';
 
 export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
@@ -27,14 +29,15 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
     const id = queryKey(req, 'accept_id');
     const since = (req.query as Record<string, unknown>)['since'];
     const sinceP = typeof since === 'string' ? since : undefined;
+    const until = untilOf(req.query as Record<string, unknown>);
     if (flag(req, 'results')) {
       // `results=1` (ours): once the calc has got return, its results come with this answer, as
       // get-calc-result gives them (and the calc is collected): the wait's last call is the fetch
-      const { calc: c, files } = await relay.progressOrResults(user, id, sinceP, waitMs(req), clientGone(reply), refsFrom(req));
+      const { calc: c, files } = await relay.progressOrResults(user, id, sinceP, waitMs(req), clientGone(reply), refsFrom(req), until);
       const extra = { calc_status: c.status, reason: c.reason ?? undefined, liveness: relay.liveness(c), ...(files ? { 'result-info': { result_files: files } } : {}) };
       return reply.type('application/json; charset=utf-8').send(await jsonAnswer(relay.blobs, ok(`status:${c.progress}`, extra)));
     }
-    const c = await relay.waitProgress(user, id, sinceP, waitMs(req), clientGone(reply));
+    const c = await relay.waitProgress(user, id, sinceP, waitMs(req), clientGone(reply), until);
     return ok(`status:${c.progress}`, { calc_status: c.status, reason: c.reason ?? undefined, liveness: relay.liveness(c) });
   });
 
@@ -45,4 +48,16 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
   });
 
   app.get('/mi-distcomp-api/get-calcinfo', async (req) => relay.dump(caller(req)));
+}
+
+/**
+ * `until=<progress>` (ours, with `wait`): the wait also holds while the calc has not reached that
+ * progress, so a caller that shows no intermediate states (a quiet submit) is answered once, at
+ * `got return`, instead of at every change.
+ */
+function untilOf(query: Record<string, unknown>): Progress | undefined {
+  const v = query['until'];
+  if (v === undefined) return undefined;
+  if (!isProgress(v)) throw Errors.badQuery(`until must be one of the progress values (e.g. "got return"), not ${JSON.stringify(v)}`);
+  return v;
 }
