@@ -17,11 +17,27 @@
 // and a savepoint per step, a second read of the calc per step (now a compare-and-set on the
 // calc just read), add-calcinfo?allow=1's second commit, small blobs written through the thread
 // pool (now in place), the token-by-token body parser for small bodies (now JSON.parse), and one
-// commit per write (now one per turn of the event loop, store/sqlite/group-commit.ts). What a
-// combined cycle still costs the relay: ~0.11 ms of node:http + fastify per call when busy (~0.3
-// ms when idle, which is also the baseline round trip), the commits, and creating 2 blob files,
-// 0.03-0.3 ms each on this VM's ext4. The 8 load clients need ~0.9-1.4 ms of CPU per cycle
-// themselves. Targets (500 cycles/s; p50 <= 10 round trips): not met reliably here.
+// commit per write (now one per turn of the event loop, store/sqlite/group-commit.ts).
+//
+// Later on 2026-12-02, another VM of the same kind, with the warm-up under load (above) and the
+// interleaved baseline round trip; the statement journal in memory, no access() before a small
+// blob, callback-style hooks (A/B: 426 -> 441 cycles/s, 2.08 -> 2.00 ms/cycle):
+//   combined, 6 quiet runs: 375-533 cycles/s (500 reached in 4 of 6; 465-533 in the 5 whose
+//     file system was not slowed, see below), relay CPU 1.67-2.4 ms/cycle, 1-client p50 2.6-4.1
+//     ms = 6.6-10.2 round trips (<= 10 in 5 of 6)
+//   deployed: 282-324 cycles/s, relay CPU 2.8-3.1 ms/cycle
+//   the same code right after a run that removed tens of thousands of files (a bench's or the
+//   test suite's cleanup): 297-381 cycles/s, 2.4-3.1 ms/cycle. This VM's ext4 has no journal,
+//   and then the kernel's inode allocator skips inodes freed in the last 1-6 minutes, one by
+//   one: creating a 1 KiB file (open/write/close/rename) took 0.2-0.43 ms instead of 0.07 ms,
+//   and a cycle creates 2 (its parameter file and its result file). Leave a few minutes between
+//   runs, or the second measures that.
+// What a combined cycle costs the relay now (steady state, perf): ~27 % kernel (a third of it
+// the VM's interrupt handling on each syscall and packet), ~15 % SQLite (each commit writes ~15
+// WAL pages with two pwrite calls each: ~19 frames per cycle at ~1.25 commits per cycle),
+// node:http + fastify ~0.11 ms per call, the 2 blob files. One relay process is one core: at
+// 1.7 ms per cycle that is ~580 cycles/s with nothing else running, and the 8 load clients need
+// 0.45-0.9 ms of CPU per cycle on the same 2 cores.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
