@@ -43,6 +43,12 @@
 //   the relay takes the results; the submit path built as CommonJS and require()d (-2 ms
 //   loading it alone, nothing in the process's time to its first connect); a V8 code cache of
 //   it (-1.2 ms in isolation, covering only its top level).
+//   Then: a quiet submit waits with calc-progress?until=got%20return (the relay answers it once,
+//   not also at `running`, while the agent works) and the agent's send-results of small files
+//   goes with a Content-Length (one write, and the relay's JSON.parse path): ~3-4 ms in A/B
+//   runs with the order swapped (a harness comparing two builds favours the second by ~7 ms).
+//   Official runs afterwards, the machine slower (node -e 0 133-150 ms, CLI start 156-163):
+//   submit 219-225 ms, difference 57-63 ms (paired 57-63): not met.
 //
 // One submit traced (strace --seccomp-bpf on submit and agent; ms from submit's exec):
 // connect 157-171, first request 5 ms later (Node's cold first http.request), add-calcinfo?
