@@ -1,6 +1,6 @@
 // Workflow-side endpoints of the deployed protocol (plus `wait`/`since`/`until` on calc-progress).
 // add-calcinfo, whose body carries files, is in streamed-body-routes.ts.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ok } from '../../protocol/envelope.ts';
 import type { Relay } from '../relay.ts';
 import { caller, clientGone, flag, optionalKey, queryKey, refsFrom, waitMs } from './route-helpers.ts';
@@ -29,7 +29,7 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
     const id = queryKey(req, 'accept_id');
     const since = (req.query as Record<string, unknown>)['since'];
     const sinceP = typeof since === 'string' ? since : undefined;
-    const until = untilOf(req.query as Record<string, unknown>);
+    const until = untilOf(req);
     if (flag(req, 'results')) {
       // `results=1` (ours): once the calc has got return, its results come with this answer, as
       // get-calc-result gives them (and the calc is collected): the wait's last call is the fetch
@@ -55,8 +55,8 @@ export function workflowRoutes(app: FastifyInstance, relay: Relay): void {
  * progress, so a caller that shows no intermediate states (a quiet submit) is answered once, at
  * `got return`, instead of at every change.
  */
-function untilOf(query: Record<string, unknown>): Progress | undefined {
-  const v = query['until'];
+function untilOf(req: FastifyRequest): Progress | undefined {
+  const v = optionalKey(req, 'until');
   if (v === undefined) return undefined;
   if (!isProgress(v)) throw Errors.badQuery(`until must be one of the progress values (e.g. "got return"), not ${JSON.stringify(v)}`);
   return v;
