@@ -3,6 +3,7 @@
 // 10-30 ms of each run on our 2-core machines. Each subcommand keeps one option table; its
 // commander definition is built from the same table and still serves help, errors and every
 // line this reader declines, so both read a command line alike (tests compare them).
+import type { Command } from 'commander';
 import { parseArgs } from 'node:util';
 
 export interface CliOption {
@@ -71,4 +72,16 @@ export function plainArgvReader(table: readonly CliOption[]): (args: readonly st
     }
     return { positionals: parsed.positionals, flags };
   };
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** Declares the table's options on a commander command (the definition that serves help and errors). */
+export function addCliOptions(command: Command, table: readonly CliOption[]): Command {
+  for (const o of table) {
+    if (o.repeatable) command.option(o.flags, o.description, collect);
+    else if (o.defaultValue !== undefined) command.option(o.flags, o.description, o.defaultValue);
+    else command.option(o.flags, o.description);
+  }
+  return command;
 }

@@ -3,6 +3,7 @@
 // commander; this definition serves help, errors, the full `distcomp --help`, and the rest.
 import { Command } from 'commander';
 import { SSH_EXIT } from '../ssh/errors.ts';
+import { addCliOptions } from './plain-argv.ts';
 import { SSH_CLI_OPTIONS, type SshCliFlags } from './ssh-argv.ts';
 import { runSshCli } from './ssh-run.ts';
 
@@ -14,11 +15,7 @@ export function sshCommand(action: (words: string[], flags: SshCliFlags) => Prom
     )
     .usage('[options] HOST [FILE...]   or   client_name:HOST client_cmd:PROGRAM client_files:a,b,c')
     .argument('[words...]', 'HOST then input files, or the deployed words client_name:, client_cmd:, client_files:');
-  for (const o of SSH_CLI_OPTIONS) {
-    if (o.defaultValue === undefined) command.option(o.flags, o.description);
-    else command.option(o.flags, o.description, o.defaultValue);
-  }
-  return command
+  return addCliOptions(command, SSH_CLI_OPTIONS)
     .exitOverride((err) => {
       process.exit(err.exitCode === 0 ? 0 : SSH_EXIT.usage);
     })

@@ -4,10 +4,9 @@
 // errors, the full `distcomp --help`, and the lines that reader declines.
 import { Command } from 'commander';
 import type { SubmitFlags } from '../workflow/submit-options.ts';
+import { addCliOptions } from './plain-argv.ts';
 import { SUBMIT_CLI_OPTIONS } from './submit-argv.ts';
 import { runSubmitCli } from './submit-run.ts';
-
-const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /** `action` is replaceable so the tests can compare both readers on the same command lines. */
 export function submitCommand(action: (positionals: string[], flags: SubmitFlags) => Promise<number> = runSubmitCli): Command {
@@ -15,12 +14,7 @@ export function submitCommand(action: (positionals: string[], flags: SubmitFlags
     .description('register a calc on the relay, let the external computer run it, wait, and write its result files here')
     .usage('<base url> <site id> [api token] <command> <infiles> <result files> [parameter]   or   --url URL --site ID --command CMD [--in FILE]... [--result NAME]...')
     .argument('[args...]', 'the deployed program\'s arguments; infiles and result files are colon-separated lists');
-  for (const o of SUBMIT_CLI_OPTIONS) {
-    if (o.repeatable) command.option(o.flags, o.description, collect);
-    else if (o.defaultValue !== undefined) command.option(o.flags, o.description, o.defaultValue);
-    else command.option(o.flags, o.description);
-  }
-  return command
+  return addCliOptions(command, SUBMIT_CLI_OPTIONS)
     // the deployed grammar's last argument (the parameter) may start with "-" ("-n 4");
     // compileSubmitOptions() refuses anything else that looks like an option
     .allowUnknownOption()
