@@ -11,9 +11,9 @@
 // is sent: the calc has already ended once on the relay, and must not end twice.
 import { STDERR_FILE, STDOUT_FILE, parseAddCalcInfoBody } from '../protocol/calc-info.ts';
 import { ProtocolError } from '../protocol/errors.ts';
-import type { Progress } from '../protocol/states.ts';
+import { progressAtLeast, type Progress } from '../protocol/states.ts';
 import { CallAborted, ProtocolFailure } from '../client/client-errors.ts';
-import { isCancelled, isLeaseLost, progressAtLeast, progressNamedIn, type RefsPolicy, type RelayClient, type RemoteCallOptions } from '../client/relay-client.ts';
+import { isCancelled, isLeaseLost, progressNamedIn, type RefsPolicy, type RelayClient, type RemoteCallOptions } from '../client/relay-client.ts';
 import { sleep } from '../client/retry-policy.ts';
 import type { AgentEvent } from './agent-events.ts';
 import type { AgentOptions } from './agent-options.ts';

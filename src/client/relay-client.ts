@@ -5,7 +5,8 @@
 // The token goes only into the Authorization header: never into a URL, a message or a log.
 import { Readable } from 'node:stream';
 import { firstEntry, type EnvelopeEntry } from '../protocol/envelope.ts';
-import { PROGRESS, isProgress, type Progress } from '../protocol/states.ts';
+import { WHOLE_BODY_MAX } from '../protocol/features.ts';
+import { isProgress, type Progress } from '../protocol/states.ts';
 import {
   BadAnswer, CallAborted, ProtocolFailure, RelayRefused, RelayTlsFailure, RelayUnavailable, RelayUnreachable,
 } from './client-errors.ts';
@@ -207,11 +208,6 @@ export function progressNamedIn(err: unknown): Progress | null {
   return m && isProgress(m[1]) ? m[1] : null;
 }
 
-/** True when `p` is `target` or later in the calc's life. */
-export function progressAtLeast(p: Progress, target: Progress): boolean {
-  return PROGRESS.indexOf(p) >= PROGRESS.indexOf(target);
-}
-
 export class RelayClient {
   /** `scheme://host:port` of the relay. */
   readonly origin: string;
@@ -271,7 +267,9 @@ export class RelayClient {
     let text: string;
     try {
       if (c.stream) {
-        // a failure to read what the stream sends is this request's failure, as when it streamed
+        // one that ends within WHOLE_BODY_MAX goes whole (one write instead of a chunk per piece and
+        // an empty last chunk; the relay then parses it with JSON.parse); a failure to read what
+        // the stream sends is this request's failure, as when it streamed
         const start = await headOf(c.stream()[Symbol.asyncIterator](), WHOLE_BODY_MAX);
         body = start.rest === null ? start.head : Readable.from(start.rest, { objectMode: false });
       }
@@ -595,14 +593,6 @@ function safeJson(text: string): unknown {
     return undefined;
   }
 }
-
-/**
- * A streamed body that ends within this many bytes is sent whole, with a Content-Length: one
- * write instead of a chunk per piece and a last empty chunk, and the relay reads a body of
- * declared small length with JSON.parse instead of its streaming parser (send-results of a
- * calc's small files: the common case). @default 256 KiB, the relay's own whole-body limit
- */
-export const WHOLE_BODY_MAX = 256 * 1024;
 
 /**
  * Reads `it` until it ends or passes `max` bytes: the whole body (rest null), or what was read

@@ -21,3 +21,11 @@ export const FEATURES_HEADER_VALUE = FEATURES.join(',');
  * relay has the `blobs` feature; smaller ones inline as base64, which saves a round trip each.
  */
 export const BLOB_MIN_BYTES = 1024 * 1024;
+
+/**
+ * Request bodies up to this size travel whole, with a Content-Length: our clients send a
+ * streamed body (send-results) whole when it ends within it, and the relay reads a body of
+ * declared length within it whole and parses it with JSON.parse instead of its streaming parser
+ * (server/json-stream/small-json-body.ts). @default 256 KiB
+ */
+export const WHOLE_BODY_MAX = 256 * 1024;

@@ -55,6 +55,11 @@ export const IN_FLIGHT: readonly Progress[] = [
   'getting return',
 ];
 
+/** True when `p` is `target` or later in the calc's life. */
+export function progressAtLeast(p: Progress, target: Progress): boolean {
+  return PROGRESS.indexOf(p) >= PROGRESS.indexOf(target);
+}
+
 export function isProgress(x: unknown): x is Progress {
   return typeof x === 'string' && (PROGRESS as readonly string[]).includes(x);
 }

@@ -7,7 +7,7 @@ import {
   STDERR_FILE, missingResultEntry, parseAddCalcInfoBody, parseResultFiles,
 } from '../protocol/calc-info.ts';
 import { Errors, type ProtocolError } from '../protocol/errors.ts';
-import { CALC_END_RESULTS, IN_FLIGHT, PROGRESS, STEPS, type Progress, type Step, type StepName } from '../protocol/states.ts';
+import { CALC_END_RESULTS, IN_FLIGHT, STEPS, progressAtLeast, type Progress, type Step, type StepName } from '../protocol/states.ts';
 import type { BlobStore } from '../store/blob-store.ts';
 import type { Calc, CalcFile, Store, User } from '../store/store.ts';
 import type { ConfigWatcher } from './config-watcher.ts';
@@ -238,7 +238,7 @@ export class Relay {
    * past it), else after `waitMs`.
    */
   async waitProgress(user: User, acceptId: string, since: string | undefined, waitMs: number, signal: AbortSignal,
-    until?: Progress, done: (p: Progress) => boolean = (p) => (since === undefined || p !== since) && reached(p, until)): Promise<Calc> {
+    until?: Progress, done: (p: Progress) => boolean = (p) => (since === undefined || p !== since) && (until === undefined || progressAtLeast(p, until))): Promise<Calc> {
     const deadline = this.opts.now() + Math.min(waitMs, this.opts.maxWaitMs);
     for (;;) {
       const c = this.lookup(user, acceptId);
@@ -624,9 +624,4 @@ export class Relay {
     const unused = this.store.purgeDeleted(this.opts.now() - this.opts.collectedRetentionMs);
     return unused.filter((sha) => this.blobs.removeIfUnused(sha, () => this.store.blobInUse(sha))).length;
   }
-}
-
-/** Whether progress `p` is `until` or later in a calc's life (always, without `until`). */
-function reached(p: Progress, until: Progress | undefined): boolean {
-  return until === undefined || PROGRESS.indexOf(p) >= PROGRESS.indexOf(until);
 }

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { RelayClient, WHOLE_BODY_MAX } from '../../src/client/relay-client.ts';
+import { RelayClient } from '../../src/client/relay-client.ts';
+import { WHOLE_BODY_MAX } from '../../src/protocol/features.ts';
 import type { ResultUpload } from '../../src/client/result-upload.ts';
 import { calcInfo, startTestRelay, type TestRelay } from '../helpers/relay-in-process.ts';
 

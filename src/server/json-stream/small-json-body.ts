@@ -11,8 +11,6 @@ import { Readable } from 'node:stream';
 import { Base64Decoder, Base64Error } from './base64-stream.ts';
 import { DecodedFile, StreamedBodyError } from './streamed-json-body-types.ts';
 
-/** Largest body (declared Content-Length) read whole, bytes. @default 256 KiB */
-export const WHOLE_BODY_MAX = 256 * 1024;
 
 /** Reads a body of known, small length whole. */
 export async function readWhole(body: Readable): Promise<Buffer> {

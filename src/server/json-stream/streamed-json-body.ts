@@ -8,7 +8,8 @@ import type { BlobStore } from '../../store/blob-store.ts';
 import type { BlobWriter, IncomingBlob } from '../../store/blob-writer.ts';
 import { Base64Decoder, Base64Error } from './base64-stream.ts';
 import { DecodedFile, StreamedBodyError, StreamedFile } from './streamed-json-body-types.ts';
-import { WHOLE_BODY_MAX, parseWhole, readWhole, streamOf } from './small-json-body.ts';
+import { WHOLE_BODY_MAX } from '../../protocol/features.ts';
+import { parseWhole, readWhole, streamOf } from './small-json-body.ts';
 
 /**
  * Streamed values stay in memory up to this many decoded bytes, and go to a blob file beyond:
