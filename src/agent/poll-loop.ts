@@ -10,6 +10,7 @@ import { sleep } from '../client/retry-policy.ts';
 import { startJournal } from './journal.ts';
 import { driveCalc, inputRefs, type CalcContext } from './process-calc.ts';
 import type { PreforkedExec } from './prefork-exec.ts';
+import { ZygoteSupply } from './exec-zygote.ts';
 import { removeStaleSpares, SpareWorkdir } from './spare-workdir.ts';
 import { createWorkdir, workdirPath, WorkdirError } from './workdir.ts';
 
@@ -58,6 +59,7 @@ async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): 
     let prefork: PreforkedExec | null = null;
     try {
       workdir = workdirPath(opts.calcBase, ans.acceptId);
+      await spare.settled();
       const taken = spare.take(workdir);
       if (taken) prefork = taken.prefork;
       else createWorkdir(workdir);
@@ -87,8 +89,9 @@ async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): 
 export async function pollLoop(ctx: CalcContext, state: PollState): Promise<void> {
   let first: unknown = null;
   removeStaleSpares(ctx.opts.calcBase);
+  const zygotes = new ZygoteSupply();
   const workers = Array.from({ length: ctx.opts.concurrency }, async (_, i) => {
-    const spare = new SpareWorkdir(ctx.opts.calcBase, i);
+    const spare = new SpareWorkdir(ctx.opts.calcBase, i, zygotes);
     try {
       await worker(ctx, state, spare);
     } catch (err: unknown) {
@@ -99,5 +102,6 @@ export async function pollLoop(ctx: CalcContext, state: PollState): Promise<void
     }
   });
   await Promise.all(workers);
+  zygotes.stop();
   if (first !== null) throw first;
 }

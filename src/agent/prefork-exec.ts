@@ -6,114 +6,164 @@
 // (p90 31) while two other processes keep both cores busy; from "go" to a pre-forked helper's
 // exec to /bin/date running: 1.35-1.6 ms quiet, 1.7 ms (p90 9.3) busy.
 //
-// Node 20 cannot exec, so the helper is the system's perl (`/usr/bin/perl`, with an empty
-// environment so that no PERL5OPT/PERL5LIB applies), running the few lines below. It gets the
-// command, its arguments and its environment as NUL-terminated fields on its stdin and calls
+// The helpers are forked by the exec zygote (exec-zygote.ts), a small perl process, not by the
+// agent: a spawn() of a helper from the agent cost 11-15 ms of the agent's CPU per calc on our
+// 2-core VM, its event loop blocked meanwhile, and it landed just as the workflow side took
+// the results (the e2e bench's submit was 8-12 ms slower for it). This is the agent's handle
+// on one helper: its stdout and stderr are the calc's output files, its working directory the
+// spare directory that becomes the calc's (spare-workdir.ts), and it leads its own session and
+// process group, so the command is where a spawn() with `detached` would have put it. The
+// command, its arguments and its environment go to it as NUL-terminated fields, and it calls
 // exec with the list form and the program named apart (`exec { $file } @argv`), which never
-// involves a shell. The message starts with its length, so one cut short runs nothing. Its stdout and stderr are the calc's output files, its working directory the
-// spare directory that becomes the calc's (spare-workdir.ts), and it leads its own process group
-// (detached), so the command is where a spawn() would have put it. A failed exec is reported on
-// fd 3, which an exec that succeeds closes. When perl is missing, or a field holds a NUL, the
-// agent spawns as before (run-calc.ts). When the agent dies, the helper reads end-of-file and
-// exits without running anything.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync } from 'node:fs';
-import { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
-
-const PERL = '/usr/bin/perl';
-
-export const HELPER_SCRIPT = [
-  // no modules: perl then starts in 1.6 ms of CPU instead of 4.1 with strict and Fcntl
-  // (F_SETFD = 2, FD_CLOEXEC = 1 on Linux and the BSDs)
-  'open(my $st, ">&=", 3) or exit 126; fcntl($st, 2, 1) or exit 126;',
-  'binmode STDIN; local $/; my $m = <STDIN>;',
-  // dismissed (nothing), or a message cut short by the agent's death: nothing runs
-  'exit 0 unless defined $m; my ($len, $body) = split /\\0/, $m, 2;',
-  'exit 0 unless defined $body && $len =~ /^[0-9]+$/ && length($body) == $len;',
-  'my @f = split /\\0/, $body, -1; pop @f;',
-  'my $n = shift @f; my @argv = splice(@f, 0, $n);',
-  '%ENV = (); for my $kv (@f) { my ($k, $v) = split /=/, $kv, 2; $ENV{$k} = $v; }',
-  'exec { $argv[0] } @argv;',
-  'syswrite($st, "$!"); exit 127;',
-].join(' ');
-
-const available = existsSync(PERL);
-
-/** The helper's stdin and status pipe (net.Socket at run time). */
-function pipesOf(child: ChildProcess): Socket[] {
-  return [child.stdin, child.stdio[3]].filter((s): s is Socket => s instanceof Socket);
+// involves a shell. The message starts with its length, so one cut short runs nothing.
+/** How a command ended; `lost` when its exit status could not be learnt (the zygote died). */
+export interface Ended {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lost?: boolean;
 }
 
-export interface StartedCommand {
-  child: ChildProcess;
-  pid: number;
-  /** Resolves with null once the exec succeeded, or with the reason it failed. */
-  exec: Promise<string | null>;
+/** A command being started: by a pre-forked helper, or by spawn() (run-calc.ts). */
+export interface Launched {
+  /** The command's pid once it runs, or why it could not be started. */
+  started: Promise<{ pid: number } | { error: string }>;
+  /** How it ended; settles only after `started` gave a pid. */
+  exited: Promise<Ended>;
+}
+
+/** What a helper needs from its zygote. */
+export interface HelperOwner {
+  /** Sends a request about this helper; false when the zygote is gone. */
+  send(type: 'R' | 'D', payload?: Buffer): boolean;
+  /**
+   * Counts the answers awaited (a fork, a command's end), so that the agent stays alive for them
+   * and for nothing else.
+   */
+  awaiting(delta: 1 | -1): void;
+}
+
+type State = 'forking' | 'idle' | 'running' | 'gone';
+
+/** The byte-length-prefixed command message a helper reads (argc, argv, then KEY=value). */
+export function commandMessage(command: string, args: readonly string[], env: Record<string, string>): Buffer | null {
+  const fields = [String(args.length + 1), command, ...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
+  // a NUL cannot be passed (spawn() then refuses it as before); a key with `=` would split wrongly
+  if (fields.some((f) => f.includes('\0')) || Object.keys(env).some((k) => k.includes('='))) return null;
+  const body = Buffer.from(fields.map((f) => `${f}\0`).join(''));
+  return Buffer.concat([Buffer.from(`${body.length}\0`), body]);
 }
 
 export class PreforkedExec {
-  private constructor(private readonly child: ChildProcess, private readonly pid: number) {}
+  private state: State = 'forking';
+  private pid: number | null = null;
+  private command = '';
+  private resolveStarted: ((v: { pid: number } | { error: string }) => void) | null = null;
+  private resolveExited: ((v: Ended) => void) | null = null;
+  private resolveReady: ((forked: boolean) => void) | null = null;
+  /** Whether it was forked: settles once the zygote has resolved every path it was given. */
+  readonly ready: Promise<boolean>;
 
-  /**
-   * Forks a helper whose stdout/stderr are the given open files (closed here) and whose working
-   * directory is `cwd`; null when this computer has no perl or the fork fails.
-   */
-  static start(cwd: string, stdoutFd: number, stderrFd: number): PreforkedExec | null {
-    if (!available) {
-      closeSync(stdoutFd);
-      closeSync(stderrFd);
-      return null;
-    }
-    let child: ChildProcess;
-    try {
-      child = spawn(PERL, ['-e', HELPER_SCRIPT], { cwd, env: {}, stdio: ['pipe', stdoutFd, stderrFd, 'pipe'], detached: true, shell: false });
-    } catch {
-      return null;
-    } finally {
-      closeSync(stdoutFd);
-      closeSync(stderrFd);
-    }
-    if (child.pid === undefined) return null;
-    child.on('error', () => {}); // a helper that failed is simply not used (usable() says so)
-    child.stdin?.on('error', () => {});
-    // an idle helper must not keep the agent alive: its process and pipes count again once it runs a command
-    child.unref();
-    for (const s of pipesOf(child)) s.unref();
-    return new PreforkedExec(child, child.pid);
+  constructor(private readonly owner: HelperOwner) {
+    this.ready = new Promise((resolve) => (this.resolveReady = resolve));
+    owner.awaiting(1);
   }
 
-  /** Whether the helper is still waiting for its command. */
+  /** Whether the helper is still waiting for its command (or about to). */
   usable(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null && this.child.stdin !== null && this.child.stdin.writable;
+    return this.state === 'forking' || this.state === 'idle';
   }
 
   /**
    * Execs `command` with `args` and exactly `env`; null when the fields cannot be passed (a NUL
-   * in one; spawn() then refuses them as before) or the helper is gone.
+   * in one) or the helper is gone: the caller then spawns.
    */
-  run(command: string, args: readonly string[], env: Record<string, string>): StartedCommand | null {
-    const fields = [String(args.length + 1), command, ...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
-    if (!this.usable() || fields.some((f) => f.includes('\0')) || Object.keys(env).some((k) => k.includes('='))) return null;
-    const child = this.child;
-    child.ref();
-    for (const s of pipesOf(child)) s.ref();
-    const status = child.stdio[3] as Readable;
-    const exec = new Promise<string | null>((resolve) => {
-      let why = '';
-      status.setEncoding('utf8');
-      status.on('data', (d: string) => (why += d));
-      status.once('close', () => resolve(why === '' ? null : `exec ${command}: ${why}`));
-      status.once('error', () => resolve(null));
-    });
-    const body = Buffer.from(fields.map((f) => `${f}\0`).join(''));
-    // the byte length first: a message cut short (the agent killed while writing) runs nothing
-    child.stdin?.end(Buffer.concat([Buffer.from(`${body.length}\0`), body]));
-    return { child, pid: this.pid, exec };
+  run(command: string, args: readonly string[], env: Record<string, string>): Launched | null {
+    const message = commandMessage(command, args, env);
+    if (message === null || !this.usable()) return null;
+    if (!this.owner.send('R', message)) {
+      this.state = 'gone';
+      return null;
+    }
+    this.state = 'running';
+    this.command = command;
+    this.owner.awaiting(1);
+    const started = new Promise<{ pid: number } | { error: string }>((resolve) => (this.resolveStarted = resolve));
+    const exited = new Promise<Ended>((resolve) => (this.resolveExited = resolve));
+    return { started, exited };
   }
 
   /** Lets the helper exit without running anything. */
   dismiss(): void {
-    if (this.usable()) this.child.stdin?.end();
+    if (!this.usable()) return;
+    this.state = 'gone';
+    this.owner.send('D');
+  }
+
+  // ---- the zygote's answers (exec-zygote.ts) ----
+
+  /** F: forked. */
+  forked(pid: number): void {
+    this.pid = pid;
+    if (this.state === 'forking') this.state = 'idle';
+    this.settleReady(true);
+  }
+
+  /** E: not forked; N: its exec failed (or it had ended when its command came). */
+  failed(reason: string): void {
+    this.settleReady(false);
+    if (this.state === 'running') this.settleStart({ error: `exec ${this.command}: ${reason}` });
+    else this.state = 'gone';
+  }
+
+  /** X: the command runs. */
+  execd(): void {
+    if (this.pid !== null) this.settleStart({ pid: this.pid });
+  }
+
+  /** W: the helper, or its command, ended. */
+  ended(e: Ended): void {
+    this.settleReady(false);
+    if (this.state !== 'running') {
+      this.state = 'gone';
+      return;
+    }
+    this.settleStart({ error: 'the pre-forked helper ended before its command started' });
+    this.settleExit(e);
+  }
+
+  /** The zygote itself is gone: an idle helper is useless, a running command's status is lost. */
+  zygoteGone(): void {
+    this.settleReady(false);
+    if (this.state !== 'running') {
+      this.state = 'gone';
+      return;
+    }
+    this.settleStart({ error: "the agent's exec zygote ended before the command started" });
+    this.settleExit({ code: null, signal: null, lost: true });
+  }
+
+  private settleReady(forked: boolean): void {
+    const r = this.resolveReady;
+    if (r === null) return;
+    this.resolveReady = null;
+    this.owner.awaiting(-1);
+    r(forked);
+  }
+
+  private settleStart(v: { pid: number } | { error: string }): void {
+    const r = this.resolveStarted;
+    if (r === null) return;
+    this.resolveStarted = null;
+    r(v);
+    if ('error' in v) this.settleExit({ code: null, signal: null });
+  }
+
+  private settleExit(e: Ended): void {
+    const r = this.resolveExited;
+    this.resolveExited = null;
+    if (r === null) return;
+    this.state = 'gone';
+    this.owner.awaiting(-1);
+    r(e);
   }
 }

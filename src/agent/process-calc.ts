@@ -157,6 +157,7 @@ async function runAndJudge(ctx: CalcContext, workdir: string, j: JournalData, hb
   if (r.spawnError !== null) outcome = abnormal(`the command could not be started: ${r.spawnError}`);
   else if (r.killedByAgent && hb?.stopReason) outcome = abnormal(`the command was stopped: ${hb.stopReason.reason}`, r.exitCode, r.signal);
   else if (r.killedByAgent) outcome = abnormal('the command was stopped on the external computer (second Ctrl+C of its agent)', r.exitCode, r.signal);
+  else if (r.statusLost) outcome = abnormal("the command's exit status is unknown: the agent's exec zygote process ended while it ran");
   else if (r.signal !== null) outcome = abnormal(`the command was killed by signal ${r.signal}`, null, r.signal);
   else if (r.exitCode !== 0) {
     outcome = abnormal(`the command ended with exit code ${String(r.exitCode)}`, r.exitCode);

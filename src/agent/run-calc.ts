@@ -7,8 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, constants as C, openSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STDERR_FILE, STDOUT_FILE } from '../protocol/calc-info.ts';
-import type { PreforkedExec } from './prefork-exec.ts';
+import type { Ended, Launched, PreforkedExec } from './prefork-exec.ts';
 import { SPARE_OUTPUTS } from './spare-workdir.ts';
+import { sleep } from '../client/retry-policy.ts';
 
 export interface RunOptions {
   command: string;
@@ -33,6 +34,8 @@ export interface RunResult {
   killedByAgent: boolean;
   /** The command could not be started (ENOENT, EACCES...). */
   spawnError: string | null;
+  /** Its exit status could not be learnt: the exec zygote died while it ran (exec-zygote.ts). */
+  statusLost: boolean;
 }
 
 /** Gives the spare's empty output file its real name; false when there is none (no inode is made here). */
@@ -85,8 +88,18 @@ export function groupAlive(pgid: number): boolean {
   }
 }
 
+/** A spawn()ed command as a Launched one. */
+function launchedOf(child: ChildProcess): Launched {
+  const started = new Promise<{ pid: number } | { error: string }>((resolve) => {
+    child.once('spawn', () => resolve({ pid: child.pid as number }));
+    child.once('error', (e) => resolve({ error: e.message }));
+  });
+  const exited = new Promise<Ended>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return { started, exited };
+}
+
 /** Starts the command: exec'd by the calc's pre-forked helper when there is one, else spawned. */
-function start(o: RunOptions, env: Record<string, string>): { child: ChildProcess; pid: number | undefined; exec: Promise<string | null> | null } {
+function start(o: RunOptions, env: Record<string, string>): Launched {
   const placed = [STDOUT_FILE, STDERR_FILE].map((name) => takeSpareOutput(o.workdir, name));
   // the helper's stdout and stderr are these files already (opened when the spare was made)
   const viaHelper = placed.every(Boolean) ? o.prefork?.run(o.command, o.args, env) ?? null : null;
@@ -102,45 +115,49 @@ function start(o: RunOptions, env: Record<string, string>): { child: ChildProces
       shell: false,
       windowsHide: true,
     });
-    return { child, pid: child.pid, exec: null };
+    return launchedOf(child);
   } finally {
     closeSync(out);
     closeSync(err);
   }
 }
 
-export function runCommand(o: RunOptions): Promise<RunResult> {
-  const { child, pid, exec } = start(o, { ...o.env, CALC_DIR: o.workdir });
-  return new Promise((resolve) => {
-    let killedByAgent = false;
-    let graceTimer: NodeJS.Timeout | null = null;
-    let settled = false;
-    const kill = (): void => {
-      if (pid === undefined || killedByAgent) return;
-      killedByAgent = true;
-      killGroup(pid, 'SIGTERM');
-      graceTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), o.killGraceMs);
-    };
-    const finish = (r: RunResult): void => {
-      if (settled) return;
-      settled = true;
-      o.killSignal.removeEventListener('abort', kill);
-      if (graceTimer) clearTimeout(graceTimer);
-      // after a kill, leave nothing of the group behind
-      if (killedByAgent && pid !== undefined) killGroup(pid, 'SIGKILL');
-      resolve(r);
-    };
-    child.once('error', (e) => finish({ exitCode: null, signal: null, killedByAgent, spawnError: e.message }));
-    child.once('exit', (code, signal) => {
-      if (exec === null) finish({ exitCode: code, signal, killedByAgent, spawnError: null });
-      // the helper's exit status is the command's, unless its exec failed
-      else void exec.then((why) => finish(why === null ? { exitCode: code, signal, killedByAgent, spawnError: null } : { exitCode: null, signal: null, killedByAgent, spawnError: why }));
-    });
-    if (pid !== undefined) {
-      if (exec === null) o.onSpawn?.(pid);
-      else void exec.then((why) => (why === null ? o.onSpawn?.(pid) : undefined));
-      if (o.killSignal.aborted) kill();
-      else o.killSignal.addEventListener('abort', kill, { once: true });
+/** Resolves once no process of the group is left (polled: it is not our child). */
+async function groupGone(pgid: number): Promise<void> {
+  while (groupAlive(pgid)) await sleep(500);
+}
+
+export async function runCommand(o: RunOptions): Promise<RunResult> {
+  const launched = start(o, { ...o.env, CALC_DIR: o.workdir });
+  let killedByAgent = false;
+  let pid: number | undefined;
+  let graceTimer: NodeJS.Timeout | null = null;
+  const kill = (): void => {
+    if (killedByAgent) return;
+    killedByAgent = true;
+    if (pid === undefined) return; // killed as soon as it runs (below)
+    killGroup(pid, 'SIGTERM');
+    graceTimer = setTimeout(() => killGroup(pid as number, 'SIGKILL'), o.killGraceMs);
+  };
+  if (o.killSignal.aborted) killedByAgent = true;
+  else o.killSignal.addEventListener('abort', kill, { once: true });
+  try {
+    const s = await launched.started;
+    if ('error' in s) return { exitCode: null, signal: null, killedByAgent, spawnError: s.error, statusLost: false };
+    pid = s.pid;
+    o.onSpawn?.(pid);
+    if (killedByAgent) {
+      killedByAgent = false;
+      kill();
     }
-  });
+    const e = await launched.exited;
+    // the zygote that reaps it died: its status is lost, but the calc ends only when the command does
+    if (e.lost === true) await groupGone(pid);
+    return { exitCode: e.code, signal: e.signal, killedByAgent, spawnError: null, statusLost: e.lost === true };
+  } finally {
+    o.killSignal.removeEventListener('abort', kill);
+    if (graceTimer) clearTimeout(graceTimer);
+    // after a kill, leave nothing of the group behind
+    if (killedByAgent && pid !== undefined) killGroup(pid, 'SIGKILL');
+  }
 }

@@ -9,13 +9,15 @@
 // non-empty directory or another user's directory in the way makes it fail, and the claim then
 // goes through createWorkdir(), which judges what is there exactly as before.
 //
-// With the spare comes its pre-forked helper (prefork-exec.ts): a process already in the spare,
-// writing to its output files, that becomes the command at the start.
+// With the spare comes its pre-forked helper (prefork-exec.ts), asked of the agent's exec zygote
+// (exec-zygote.ts): a process already in the spare, writing to its output files, that becomes
+// the command at the start.
 import { closeSync, constants as C, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STDERR_FILE, STDOUT_FILE } from '../protocol/calc-info.ts';
 import { JOURNAL_FILE } from './journal.ts';
-import { PreforkedExec } from './prefork-exec.ts';
+import type { ZygoteSupply } from './exec-zygote.ts';
+import type { PreforkedExec } from './prefork-exec.ts';
 
 /**
  * The output files as the spare holds them, named like the journal's own files (an input file
@@ -29,9 +31,9 @@ export const SPARE_OUTPUTS: Readonly<Record<string, string>> = {
 
 const PREFIX = '.distcomp-spare-';
 
-/** Creates an empty file; returns it open for appending (as run-calc.ts opens the output files). */
-function createEmpty(path: string): number {
-  return openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_APPEND, 0o600);
+/** Creates an empty file (never through a symlink, never over anything). */
+function createEmpty(path: string): void {
+  closeSync(openSync(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW | C.O_APPEND, 0o600));
 }
 
 function pidAlive(pid: number): boolean {
@@ -49,7 +51,8 @@ export class SpareWorkdir {
   private ready = false;
   private prefork: PreforkedExec | null = null;
 
-  constructor(calcBase: string, worker: number) {
+  /** `zygotes`: where the helpers come from; null for a spare without one (the command is spawned). */
+  constructor(calcBase: string, worker: number, private readonly zygotes: ZygoteSupply | null) {
     this.path = join(calcBase, `${PREFIX}${process.pid}-${worker}`);
   }
 
@@ -61,20 +64,23 @@ export class SpareWorkdir {
       this.prefork = null;
       rmSync(this.path, { recursive: true, force: true }); // the remains of a failed fill
       mkdirSync(this.path, { mode: 0o700 });
-      closeSync(createEmpty(join(this.path, JOURNAL_FILE)));
-      const out = createEmpty(join(this.path, SPARE_OUTPUTS[STDOUT_FILE] as string));
-      let err: number;
-      try {
-        err = createEmpty(join(this.path, SPARE_OUTPUTS[STDERR_FILE] as string));
-      } catch (e) {
-        closeSync(out);
-        throw e;
-      }
-      this.prefork = PreforkedExec.start(this.path, out, err);
+      createEmpty(join(this.path, JOURNAL_FILE));
+      const [out, err] = [STDOUT_FILE, STDERR_FILE].map((name) => join(this.path, SPARE_OUTPUTS[name] as string)) as [string, string];
+      createEmpty(out);
+      createEmpty(err);
+      this.prefork = this.zygotes?.get()?.prefork(this.path, out, err) ?? null;
       this.ready = true;
     } catch {
       // a full disk or a calc_base we cannot write to: the claim will say so
     }
+  }
+
+  /**
+   * Resolves once the spare's helper is forked (or failed to be): from then on the spare may be
+   * renamed. Normally at once: the zygote answers within a millisecond of fill().
+   */
+  async settled(): Promise<void> {
+    await this.prefork?.ready;
   }
 
   /**

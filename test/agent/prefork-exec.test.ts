@@ -1,26 +1,41 @@
-// The pre-forked helper: the command it becomes gets its arguments literally (no shell), exactly
-// the environment given, the calc's directory and output files; a failed exec is a spawn error;
-// exit codes, signals and the process-group kill are the command's; an unused helper goes away.
+// The pre-forked helper, forked by the exec zygote: the command it becomes gets its arguments
+// literally (no shell), exactly the environment given, the calc's directory and output files; a
+// failed exec is a spawn error; exit codes, signals and the process-group kill are the command's;
+// an unused helper goes away; a request cut short runs nothing; a zygote that dies loses no
+// command (its status is reported lost once the command ended) and is replaced.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { HELPER_SCRIPT } from '../../src/agent/prefork-exec.ts';
-import { runCommand, type RunOptions } from '../../src/agent/run-calc.ts';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { ZygoteSupply } from '../../src/agent/exec-zygote.ts';
+import { commandMessage } from '../../src/agent/prefork-exec.ts';
+import { groupAlive, runCommand, type RunOptions } from '../../src/agent/run-calc.ts';
+import { ZYGOTE_SCRIPT } from '../../src/agent/zygote-script.ts';
 import { SpareWorkdir } from '../../src/agent/spare-workdir.ts';
 import { STDERR_FILE, STDOUT_FILE } from '../../src/protocol/calc-info.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'prefork-test-'));
-after(() => rmSync(base, { recursive: true, force: true }));
+const zygotes = new ZygoteSupply(0);
+after(() => {
+  zygotes.stop();
+  rmSync(base, { recursive: true, force: true });
+});
 const hasPerl = existsSync('/usr/bin/perl');
 
+const until = async (cond: () => boolean, what: string): Promise<void> => {
+  for (let i = 0; i < 250 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(cond(), what);
+};
+
 /** A calc directory taken from a spare, with its helper. */
-function taken(): { workdir: string; run: (o: Partial<RunOptions> & { command: string }) => ReturnType<typeof runCommand> } {
-  const spare = new SpareWorkdir(base, 0);
+async function taken(supply = zygotes): Promise<{ workdir: string; run: (o: Partial<RunOptions> & { command: string }) => ReturnType<typeof runCommand> }> {
+  const spare = new SpareWorkdir(base, 0, supply);
   spare.fill();
+  await spare.settled();
   const workdir = join(base, randomUUID());
   const t = spare.take(workdir);
   assert.ok(t);
@@ -33,7 +48,7 @@ function taken(): { workdir: string; run: (o: Partial<RunOptions> & { command: s
 
 describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this computer (the agent spawns as before)' }, () => {
   it('runs the command with literal arguments, exactly the given environment, in the calc directory', async () => {
-    const { workdir, run } = taken();
+    const { workdir, run } = await taken();
     const pwned = join(base, 'pwned');
     let spawned: number | null = null;
     const r = await run({
@@ -42,7 +57,7 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
       env: { ONLY: 'this one', WITH_EQ: 'a=b' },
       onSpawn: (pid) => (spawned = pid),
     });
-    assert.deepEqual(r, { exitCode: 0, signal: null, killedByAgent: false, spawnError: null });
+    assert.deepEqual(r, { exitCode: 0, signal: null, killedByAgent: false, spawnError: null, statusLost: false });
     assert.ok(spawned !== null);
     const out = JSON.parse(readFileSync(join(workdir, STDOUT_FILE), 'utf8')) as { argv: string[]; env: Record<string, string>; cwd: string };
     assert.deepEqual(out.argv, ['; touch', `${pwned} $(id)`, '`id`', '', '計算 ünïcode']);
@@ -54,7 +69,7 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
 
   it('leaves the command no descriptor of its own (the status pipe closes on exec): the same as spawn() gives', async () => {
     const fds = async (prefork: boolean): Promise<string[]> => {
-      const { workdir, run } = taken();
+      const { workdir, run } = await taken();
       const r = await run({ command: '/bin/sh', args: ['-c', 'ls /proc/$$/fd'], ...(prefork ? {} : { prefork: null }) });
       assert.equal(r.exitCode, 0);
       return readFileSync(join(workdir, STDOUT_FILE), 'utf8').trim().split('\n').sort();
@@ -65,17 +80,17 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
   });
 
   it('reports a command that cannot be executed as a spawn error', async () => {
-    const { run } = taken();
+    const { run } = await taken();
     const r = await run({ command: join(base, 'no-such-command') });
     assert.equal(r.exitCode, null);
-    assert.match(r.spawnError ?? '', /no-such-command: No such file or directory/);
+    assert.match(r.spawnError ?? '', /^exec .*no-such-command: No such file or directory$/);
   });
 
   it('passes on exit codes and signals, and an abort kills the command\'s process group', async () => {
-    assert.equal((await taken().run({ command: '/bin/sh', args: ['-c', 'exit 7'] })).exitCode, 7);
-    assert.equal((await taken().run({ command: '/bin/sh', args: ['-c', 'kill -USR1 $$'] })).signal, 'SIGUSR1');
+    assert.equal((await (await taken()).run({ command: '/bin/sh', args: ['-c', 'exit 7'] })).exitCode, 7);
+    assert.equal((await (await taken()).run({ command: '/bin/sh', args: ['-c', 'kill -USR1 $$'] })).signal, 'SIGUSR1');
     const ac = new AbortController();
-    const { workdir, run } = taken();
+    const { workdir, run } = await taken();
     const running = run({ command: '/bin/sh', args: ['-c', 'sleep 30 & echo $! > kid.pid; wait'], killSignal: ac.signal });
     const pidFile = join(workdir, 'kid.pid');
     while (!existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim() === '') await new Promise((r) => setTimeout(r, 20));
@@ -95,21 +110,37 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
     assert.ok(gone(), 'the grandchild was killed with the group');
   });
 
-  it('runs nothing from a message cut short (the agent killed while writing it)', () => {
+  it('runs nothing from a request cut short (the agent killed while writing it), and dismisses idle helpers at end-of-file', async () => {
     const target = join(base, 'touched');
-    const fields = Buffer.from(['2', '/usr/bin/touch', target, 'PATH=/usr/bin'].map((f) => `${f}\0`).join(''));
-    const whole = Buffer.concat([Buffer.from(`${fields.length}\0`), fields]);
-    for (const cut of [whole.subarray(0, whole.length - 1), whole.subarray(0, 12), Buffer.alloc(0)]) {
-      const r = spawnSync('/usr/bin/perl', ['-e', HELPER_SCRIPT], { input: cut, env: {}, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
-      assert.equal(r.status, 0);
-      assert.equal(existsSync(target), false);
-    }
-    spawnSync('/usr/bin/perl', ['-e', HELPER_SCRIPT], { input: whole, env: {}, stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
-    assert.equal(existsSync(target), true, 'the whole message runs');
+    const out = join(base, 'cut.out');
+    writeFileSync(out, '');
+    const zygote = spawn('/usr/bin/perl', ['-e', ZYGOTE_SCRIPT], { env: {}, stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: zygote.stdout })[Symbol.asyncIterator]();
+    const frame = (fields: string[], raw: Buffer = Buffer.alloc(0)): Buffer => {
+      const body = Buffer.concat([Buffer.from(fields.map((f) => `${f}\0`).join('')), raw]);
+      return Buffer.concat([Buffer.from(`${body.length}\0`), body]);
+    };
+    const touch = (path: string): Buffer => commandMessage('/usr/bin/touch', [path], { PATH: '/usr/bin' }) as Buffer;
+    // a whole request runs
+    zygote.stdin.write(frame(['P', '1', base, out, out]));
+    assert.match((await lines.next()).value as string, /^F 1 \d+$/);
+    zygote.stdin.write(frame(['R', '1'], touch(`${target}-whole`)));
+    assert.equal((await lines.next()).value, 'X 1');
+    assert.equal((await lines.next()).value, 'W 1 0 -');
+    assert.equal(existsSync(`${target}-whole`), true);
+    // one cut short by a byte does not
+    zygote.stdin.write(frame(['P', '2', base, out, out]));
+    const forked = (await lines.next()).value as string;
+    assert.match(forked, /^F 2 \d+$/);
+    const helper = Number(forked.split(' ')[2]);
+    const run = frame(['R', '2'], touch(target));
+    zygote.stdin.end(run.subarray(0, run.length - 1));
+    await until(() => !groupAlive(helper), 'the idle helper exited with its zygote');
+    assert.equal(existsSync(target), false, 'nothing ran');
   });
 
   it('an unused helper exits when dismissed, and a NUL in an argument falls back to spawn (which refuses it)', async () => {
-    const spare = new SpareWorkdir(base, 1);
+    const spare = new SpareWorkdir(base, 1, zygotes);
     spare.fill();
     const workdir = join(base, randomUUID());
     const t = spare.take(workdir);
@@ -119,5 +150,45 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
     t.prefork.dismiss();
     for (let i = 0; i < 100 && t.prefork.usable(); i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(t.prefork.usable(), false);
+  });
+
+  it('a zygote killed while a command runs: the command goes on, its end is reported with the status lost; the next spare gets a new zygote', async () => {
+    const supply = new ZygoteSupply(0);
+    try {
+      const { workdir, run } = await taken(supply);
+      const zygotePid = (supply as unknown as { zygote: { child: { pid: number } } }).zygote.child.pid;
+      let pid = 0;
+      const running = run({ command: '/bin/sh', args: ['-c', 'sleep 0.6; echo done'], onSpawn: (p) => (pid = p) });
+      await until(() => pid !== 0, 'the command started');
+      process.kill(zygotePid, 'SIGKILL');
+      const r = await running;
+      assert.equal(r.statusLost, true);
+      assert.equal(r.spawnError, null);
+      assert.equal(readFileSync(join(workdir, STDOUT_FILE), 'utf8'), 'done\n', 'the command ran to its end');
+      assert.equal(groupAlive(pid), false);
+      const again = await taken(supply);
+      assert.equal((await again.run({ command: '/bin/sh', args: ['-c', 'exit 4'] })).exitCode, 4);
+    } finally {
+      supply.stop();
+    }
+  });
+
+  it('the zygote lives in a session of its own (a terminal\'s Ctrl+C to the agent never reaches it), as does each command', async () => {
+    const supply = new ZygoteSupply(0);
+    try {
+      const { run } = await taken(supply);
+      const zygotePid = (supply as unknown as { zygote: { child: { pid: number } } }).zygote.child.pid;
+      const sid = (p: number | string): string => readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ')[3] ?? '';
+      const ours = sid('self');
+      assert.equal(sid(zygotePid), String(zygotePid));
+      let pid = 0;
+      const r = run({ command: '/bin/sleep', args: ['0.3'], onSpawn: (p) => (pid = p) });
+      await until(() => pid !== 0, 'the command started');
+      assert.equal(sid(pid), String(pid));
+      assert.notEqual(ours, String(pid));
+      assert.equal((await r).exitCode, 0);
+    } finally {
+      supply.stop();
+    }
   });
 });

@@ -8,6 +8,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { ZygoteSupply } from '../../src/agent/exec-zygote.ts';
 import { readJournal } from '../../src/agent/journal.ts';
 import { discardSpareOutputs, runCommand } from '../../src/agent/run-calc.ts';
 import { removeStaleSpares, SPARE_OUTPUTS, SpareWorkdir } from '../../src/agent/spare-workdir.ts';
@@ -15,12 +16,17 @@ import { createWorkdir } from '../../src/agent/workdir.ts';
 import { STDERR_FILE, STDOUT_FILE } from '../../src/protocol/calc-info.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'spare-test-'));
-after(() => rmSync(base, { recursive: true, force: true }));
+const zygotes = new ZygoteSupply(0);
+after(() => {
+  zygotes.stop();
+  rmSync(base, { recursive: true, force: true });
+});
 
 describe('SpareWorkdir', () => {
-  it('is renamed into place with an empty journal (no journal to a reader) and hidden outputs', () => {
-    const spare = new SpareWorkdir(base, 0);
+  it('is renamed into place with an empty journal (no journal to a reader) and hidden outputs', async () => {
+    const spare = new SpareWorkdir(base, 0, zygotes);
     spare.fill();
+    await spare.settled();
     const w = join(base, randomUUID());
     const t = spare.take(w);
     assert.ok(t);
@@ -37,7 +43,7 @@ describe('SpareWorkdir', () => {
   });
 
   it('never replaces a symlink, a file or a non-empty directory; createWorkdir then judges as before', () => {
-    const spare = new SpareWorkdir(base, 1);
+    const spare = new SpareWorkdir(base, 1, zygotes);
     const link = join(base, randomUUID());
     symlinkSync(tmpdir(), link);
     spare.fill();
@@ -62,7 +68,7 @@ describe('SpareWorkdir', () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
     const stale = join(base, `.distcomp-spare-${dead}-0`);
     mkdirSync(stale);
-    const mine = new SpareWorkdir(base, 2);
+    const mine = new SpareWorkdir(base, 2, zygotes);
     mine.fill();
     const other = join(base, '.distcomp-spare-x');
     mkdirSync(other);
@@ -76,8 +82,9 @@ describe('SpareWorkdir', () => {
 
 describe('output files from the spare', () => {
   it('take their real names when the command runs; a calc that does not run has none', async () => {
-    const spare = new SpareWorkdir(base, 3);
+    const spare = new SpareWorkdir(base, 3, zygotes);
     spare.fill();
+    await spare.settled();
     const w = join(base, randomUUID());
     const t = spare.take(w);
     assert.ok(t);
