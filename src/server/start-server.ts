@@ -12,6 +12,7 @@ import { ConfigWatcher } from './config-watcher.ts';
 import { pinoLevel } from './relay-config.ts';
 import { Relay, type RelayOptions } from './relay.ts';
 import { TokenAuth } from './token-auth.ts';
+import { TurnBatchedLog } from './turn-batched-log.ts';
 
 export interface ServerOptions {
   /** Path of mi_distributed_computing_assist.ini. */
@@ -27,7 +28,7 @@ export interface ServerOptions {
   keyFile?: string;
   /** Overrides the INI's loglevel with a pino level name. */
   logLevel?: string;
-  /** Where logs go; default stdout. */
+  /** Where logs go (the lines of one turn of the event loop in one write); default stdout. */
   logDestination?: NodeJS.WritableStream;
   relay?: Partial<RelayOptions>;
 }
@@ -42,7 +43,8 @@ export interface RunningServer {
 }
 
 export async function startServer(o: ServerOptions): Promise<RunningServer> {
-  const bootLog = pino({ level: o.logLevel ?? 'info', base: { pid: process.pid } }, (o.logDestination ?? process.stdout) as pino.DestinationStream);
+  const logOut = new TurnBatchedLog(o.logDestination ?? process.stdout);
+  const bootLog = pino({ level: o.logLevel ?? 'info', base: { pid: process.pid } }, logOut);
   const config = new ConfigWatcher(resolve(o.configPath), bootLog);
   const cfg = config.current();
   const log = bootLog.child({}, { level: o.logLevel ?? pinoLevel(cfg.loglevel) });
@@ -134,6 +136,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       relay.hub.notifyAll();
       await app.close();
       store.close();
+      logOut.close();
     },
   };
 }
