@@ -96,6 +96,7 @@ export class PreforkedExec {
   dismiss(): void {
     if (!this.usable()) return;
     this.state = 'gone';
+    this.settleReady(false); // its fork is no longer awaited
     this.owner.send('D');
   }
 

@@ -77,10 +77,21 @@ export class SpareWorkdir {
 
   /**
    * Resolves once the spare's helper is forked (or failed to be): from then on the spare may be
-   * renamed. Normally at once: the zygote answers within a millisecond of fill().
+   * renamed. Normally at once: the zygote answers within a millisecond of fill(). A zygote that
+   * does not answer within `settleMs` (stopped, or starved of CPU) costs the spare its helper,
+   * not the calc: the command is then spawned.
    */
-  async settled(): Promise<void> {
-    await this.prefork?.ready;
+  async settled(settleMs = 2000): Promise<void> {
+    const helper = this.prefork;
+    if (helper === null) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), settleMs)));
+    const r = await Promise.race([helper.ready, late]);
+    clearTimeout(timer);
+    if (r === 'late' && this.prefork === helper) {
+      helper.dismiss();
+      this.prefork = null;
+    }
   }
 
   /**

@@ -191,4 +191,29 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
       supply.stop();
     }
   });
+
+  it('a zygote that does not answer (stopped) costs the spare its helper, not the calc: the command is spawned', async () => {
+    const supply = new ZygoteSupply(60_000);
+    const spare = new SpareWorkdir(base, 7, supply);
+    const zygote = supply.get();
+    assert.ok(zygote);
+    const zygotePid = (zygote as unknown as { child: { pid: number } }).child.pid;
+    process.kill(zygotePid, 'SIGSTOP');
+    try {
+      spare.fill();
+      const t0 = performance.now();
+      await spare.settled(300);
+      assert.ok(performance.now() - t0 < 5000);
+      const workdir = join(base, randomUUID());
+      const t = spare.take(workdir);
+      assert.ok(t);
+      assert.equal(t.prefork, null);
+      const r = await runCommand({ command: '/bin/sh', args: ['-c', 'echo spawned'], workdir, env: {}, killSignal: new AbortController().signal, killGraceMs: 200, prefork: t.prefork });
+      assert.equal(r.exitCode, 0);
+      assert.equal(readFileSync(join(workdir, STDOUT_FILE), 'utf8'), 'spawned\n');
+    } finally {
+      process.kill(zygotePid, 'SIGCONT');
+      supply.stop();
+    }
+  });
 });
