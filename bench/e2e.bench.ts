@@ -50,6 +50,28 @@
 //   Official runs afterwards, the machine slower (node -e 0 133-150 ms, CLI start 156-163):
 //   submit 219-225 ms, difference 57-63 ms (paired 57-63): not met.
 //
+// 2026-12-02, third session, same VM (spawn sh -c true 8.7-10 ms; the file system slowed by
+// earlier deletions for much of it: a 1 KiB file created in 0.12-0.29 ms instead of 0.07).
+// Each change measured in A/B runs with its build against the one before, interleaved, twice with
+// the order swapped (scratch harness: two relays or two agents, submits alternated):
+//   - the agent's pre-forked helpers come from an exec zygote (a small perl process) instead of
+//     a spawn() of the agent per calc: agent CPU per calc 18.8 -> 13 ms; submit 2-4 ms faster
+//     (with the fork moved out of the measured window by hand, 8-12 ms: the zygote's fork and
+//     the helper's start still land there, on the other core);
+//   - the relay's log lines of one turn of the event loop in one write: +4.2 / -0.5 ms, noise;
+//   - the empty blob stored once (a run of `true` sends back two empty files, each was a file
+//     created on send-results' way): 3.7 and 3.9 ms faster, both orders.
+//   Official runs: difference (submit - CLI start) 46-56 ms at the start of the session's work,
+//   47-53 (paired 47-54) after it. Target (~35 ms here) not met.
+//   What is left is mostly cold code on 2 shared cores. Relay CPU per submit here is 12-20 ms,
+//   against ~2 ms per (5-call) cycle in the warm server bench; perf shows it in V8's baseline
+//   code and inline-cache misses, not yet optimized after 300 submits. Tried on the relay and
+//   dropped: --no-flush-bytecode (no change), an earlier tier-up (--interrupt-budget=8192,
+//   --minimum-invocations-after-ic-update=20: 8 ms slower, compiling), --maglev (within noise).
+//   Submit itself: connect to first request 5.5-6.7 ms (a 3 ms scavenge of the startup's
+//   garbage lands there: --version allocates less and never collects), the answer of
+//   add-calcinfo to the long poll's request 5.5 ms of its CPU, the results to the exit ~10 ms.
+//
 // One submit traced (strace --seccomp-bpf on submit and agent; ms from submit's exec):
 // connect 157-171, first request 5 ms later (Node's cold first http.request), add-calcinfo?
 // allow=1 answered 3-6 ms later; the agent's claim is answered at once, its params-complete +
