@@ -42,10 +42,11 @@ export class ExecZygote {
 
   private constructor(private readonly child: ChildProcess) {
     child.on('error', () => this.lost());
-    child.on('exit', () => this.lost());
-    child.stdin?.on('error', () => {}); // EPIPE once it died: 'exit' tells
+    child.stdin?.on('error', () => {}); // EPIPE once it died: the end of its stdout tells
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (d: string) => this.answers(d));
+    // gone once its answers are all read (not at 'exit', which may come before the last of them:
+    // a command's end reported just before the zygote was killed must not be taken for lost)
     child.stdout?.on('close', () => this.lost());
     this.refer(false);
   }
