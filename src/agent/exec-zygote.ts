@@ -39,10 +39,13 @@ export class ExecZygote {
   private awaited = 0;
   private pending = '';
   private gone = false;
+  private greeted = false;
+  private killed = false;
 
   private constructor(private readonly child: ChildProcess) {
     child.on('error', () => this.lost());
     child.stdin?.on('error', () => {}); // EPIPE once it died: the end of its stdout tells
+    child.stdout?.on('error', () => {});
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (d: string) => this.answers(d));
     // gone once its answers are all read (not at 'exit', which may come before the last of them:
@@ -56,6 +59,8 @@ export class ExecZygote {
     if (!available) return null;
     try {
       const child = spawn(PERL, ['-e', ZYGOTE_SCRIPT], { cwd: '/', env: {}, stdio: ['pipe', 'pipe', 'ignore'], detached: true, shell: false });
+      // a spawn that fails (EMFILE, EAGAIN...) reports it as an 'error' event: never unhandled
+      child.on('error', () => {});
       if (child.pid === undefined) return null;
       return new ExecZygote(child);
     } catch {
@@ -65,6 +70,11 @@ export class ExecZygote {
 
   get alive(): boolean {
     return !this.gone;
+  }
+
+  /** It ended by itself before it said it started (perl without its POSIX module, say): not worth a retry. */
+  get failedAtStart(): boolean {
+    return this.gone && !this.greeted && !this.killed;
   }
 
   /**
@@ -81,6 +91,7 @@ export class ExecZygote {
         this.awaited += delta;
         this.refer(this.awaited > 0);
       },
+      abandon: () => this.kill(),
     });
     this.helpers.set(id, helper);
     this.send(frame(['P', String(id), cwd, stdoutPath, stderrPath]));
@@ -90,6 +101,13 @@ export class ExecZygote {
   /** Ends the zygote: idle helpers exit; running commands go on. */
   stop(): void {
     this.child.stdin?.end();
+  }
+
+  /** Kills a zygote that does not answer; running commands go on (their status is lost). */
+  private kill(): void {
+    if (this.gone) return;
+    this.killed = true;
+    this.child.kill('SIGKILL');
   }
 
   private send(b: Buffer): boolean {
@@ -120,6 +138,10 @@ export class ExecZygote {
       const line = this.pending.slice(0, nl);
       this.pending = this.pending.slice(nl + 1);
       const [type = '', idText = '', ...rest] = line.split(' ');
+      if (type === 'Z') {
+        this.greeted = true;
+        continue;
+      }
       const id = Number(idText);
       const h = this.helpers.get(id);
       if (h === undefined) continue;
@@ -136,6 +158,9 @@ export class ExecZygote {
           break;
         case 'N':
           h.failed(rest.join(' '));
+          break;
+        case 'G':
+          h.endedBeforeCommand();
           break;
         case 'W': {
           this.helpers.delete(id);
@@ -159,7 +184,8 @@ export class ExecZygote {
 
 /**
  * The agent's zygote, started when the first spare wants a helper and again when it died (at
- * most once per `restartMs`: a computer where perl fails at once gets spawn() as before).
+ * most once per `restartMs`). One that died before it started (its perl lacks a module) is not
+ * started again: the agent then spawns the commands itself, as without perl.
  */
 export class ZygoteSupply {
   private zygote: ExecZygote | null = null;
@@ -169,6 +195,7 @@ export class ZygoteSupply {
 
   get(): ExecZygote | null {
     if (this.zygote?.alive) return this.zygote;
+    if (this.zygote?.failedAtStart) return null;
     const now = performance.now();
     if (now - this.startedAt < this.restartMs) return null;
     this.startedAt = now;

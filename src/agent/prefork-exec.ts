@@ -25,8 +25,11 @@ export interface Ended {
 
 /** A command being started: by a pre-forked helper, or by spawn() (run-calc.ts). */
 export interface Launched {
-  /** The command's pid once it runs, or why it could not be started. */
-  started: Promise<{ pid: number } | { error: string }>;
+  /**
+   * The command's pid once it runs, or why it could not be started; `helperGone`: the pre-forked
+   * helper had ended before its command reached it (someone killed it), so it can be spawned.
+   */
+  started: Promise<{ pid: number } | { error: string; helperGone?: boolean }>;
   /** How it ended; settles only after `started` gave a pid. */
   exited: Promise<Ended>;
 }
@@ -40,6 +43,8 @@ export interface HelperOwner {
    * and for nothing else.
    */
   awaiting(delta: 1 | -1): void;
+  /** Gives up on a zygote that does not answer: it is killed, and the next spare gets a new one. */
+  abandon(): void;
 }
 
 type State = 'forking' | 'idle' | 'running' | 'gone';
@@ -57,7 +62,7 @@ export class PreforkedExec {
   private state: State = 'forking';
   private pid: number | null = null;
   private command = '';
-  private resolveStarted: ((v: { pid: number } | { error: string }) => void) | null = null;
+  private resolveStarted: ((v: { pid: number } | { error: string; helperGone?: boolean }) => void) | null = null;
   private resolveExited: ((v: Ended) => void) | null = null;
   private resolveReady: ((forked: boolean) => void) | null = null;
   /** Whether it was forked: settles once the zygote has resolved every path it was given. */
@@ -73,13 +78,23 @@ export class PreforkedExec {
     return this.state === 'forking' || this.state === 'idle';
   }
 
+  /** The helper's pid once forked (for tests and screens). */
+  get helperPid(): number | null {
+    return this.pid;
+  }
+
+  /** Gives up on the zygote, which did not fork this helper in time (spare-workdir.ts). */
+  abandonZygote(): void {
+    this.owner.abandon();
+  }
+
   /**
    * Execs `command` with `args` and exactly `env`; null when the fields cannot be passed (a NUL
-   * in one) or the helper is gone: the caller then spawns.
+   * in one), or the helper is not forked (yet) or gone: the caller then spawns.
    */
   run(command: string, args: readonly string[], env: Record<string, string>): Launched | null {
     const message = commandMessage(command, args, env);
-    if (message === null || !this.usable()) return null;
+    if (message === null || this.state !== 'idle') return null;
     if (!this.owner.send('R', message)) {
       this.state = 'gone';
       return null;
@@ -87,7 +102,7 @@ export class PreforkedExec {
     this.state = 'running';
     this.command = command;
     this.owner.awaiting(1);
-    const started = new Promise<{ pid: number } | { error: string }>((resolve) => (this.resolveStarted = resolve));
+    const started = new Promise<{ pid: number } | { error: string; helperGone?: boolean }>((resolve) => (this.resolveStarted = resolve));
     const exited = new Promise<Ended>((resolve) => (this.resolveExited = resolve));
     return { started, exited };
   }
@@ -121,6 +136,13 @@ export class PreforkedExec {
     if (this.pid !== null) this.settleStart({ pid: this.pid });
   }
 
+  /** G: the helper had ended before its command reached it; nothing ran. */
+  endedBeforeCommand(): void {
+    this.settleReady(false);
+    if (this.state === 'running') this.settleStart({ error: 'the pre-forked helper ended before its command reached it', helperGone: true });
+    else this.state = 'gone';
+  }
+
   /** W: the helper, or its command, ended. */
   ended(e: Ended): void {
     this.settleReady(false);
@@ -128,18 +150,23 @@ export class PreforkedExec {
       this.state = 'gone';
       return;
     }
-    this.settleStart({ error: 'the pre-forked helper ended before its command started' });
+    this.endedBeforeCommand(); // no X came: the helper never exec'd
     this.settleExit(e);
   }
 
-  /** The zygote itself is gone: an idle helper is useless, a running command's status is lost. */
+  /**
+   * The zygote itself is gone: an idle helper is useless; a helper given its command may have
+   * exec'd it or not (the answer died with the zygote), so its pid counts as the command's, and
+   * its status is lost (runCommand then waits for its process group to end).
+   */
   zygoteGone(): void {
     this.settleReady(false);
     if (this.state !== 'running') {
       this.state = 'gone';
       return;
     }
-    this.settleStart({ error: "the agent's exec zygote ended before the command started" });
+    if (this.pid !== null) this.settleStart({ pid: this.pid });
+    else this.settleStart({ error: "the agent's exec zygote ended before the command started" });
     this.settleExit({ code: null, signal: null, lost: true });
   }
 
@@ -151,7 +178,7 @@ export class PreforkedExec {
     r(forked);
   }
 
-  private settleStart(v: { pid: number } | { error: string }): void {
+  private settleStart(v: { pid: number } | { error: string; helperGone?: boolean }): void {
     const r = this.resolveStarted;
     if (r === null) return;
     this.resolveStarted = null;

@@ -104,6 +104,11 @@ function start(o: RunOptions, env: Record<string, string>): Launched {
   // the helper's stdout and stderr are these files already (opened when the spare was made)
   const viaHelper = placed.every(Boolean) ? o.prefork?.run(o.command, o.args, env) ?? null : null;
   if (viaHelper !== null) return viaHelper;
+  return spawned(o, env);
+}
+
+/** Spawns the command (no helper, or its helper ended before the command reached it). */
+function spawned(o: RunOptions, env: Record<string, string>): Launched {
   const out = openOutput(o.workdir, STDOUT_FILE);
   const err = openOutput(o.workdir, STDERR_FILE);
   try {
@@ -128,7 +133,8 @@ async function groupGone(pgid: number): Promise<void> {
 }
 
 export async function runCommand(o: RunOptions): Promise<RunResult> {
-  const launched = start(o, { ...o.env, CALC_DIR: o.workdir });
+  const env = { ...o.env, CALC_DIR: o.workdir };
+  let launched = start(o, env);
   let killedByAgent = false;
   let pid: number | undefined;
   let graceTimer: NodeJS.Timeout | null = null;
@@ -142,7 +148,12 @@ export async function runCommand(o: RunOptions): Promise<RunResult> {
   if (o.killSignal.aborted) killedByAgent = true;
   else o.killSignal.addEventListener('abort', kill, { once: true });
   try {
-    const s = await launched.started;
+    let s = await launched.started;
+    if ('error' in s && s.helperGone === true) {
+      // the pre-forked helper was killed while idle (its end crossed the command on the way)
+      launched = spawned(o, env);
+      s = await launched.started;
+    }
     if ('error' in s) return { exitCode: null, signal: null, killedByAgent, spawnError: s.error, statusLost: false };
     pid = s.pid;
     o.onSpawn?.(pid);

@@ -79,7 +79,8 @@ export class SpareWorkdir {
    * Resolves once the spare's helper is forked (or failed to be): from then on the spare may be
    * renamed. Normally at once: the zygote answers within a millisecond of fill(). A zygote that
    * does not answer within `settleMs` (stopped, or starved of CPU) costs the spare its helper,
-   * not the calc: the command is then spawned.
+   * not the calc: the command is then spawned, and that zygote is killed (a new one is started
+   * for a later spare), so that it cannot hold up every claim after this one.
    */
   async settled(settleMs = 2000): Promise<void> {
     const helper = this.prefork;
@@ -89,6 +90,8 @@ export class SpareWorkdir {
     const r = await Promise.race([helper.ready, late]);
     clearTimeout(timer);
     if (r === 'late' && this.prefork === helper) {
+      // a zygote this slow is given up (killed): the next spare gets a new one
+      helper.abandonZygote();
       helper.dismiss();
       this.prefork = null;
     }

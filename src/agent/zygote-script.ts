@@ -7,20 +7,28 @@
 //   P id cwd stdout-path stderr-path  fork a helper: output files opened here (O_APPEND,
 //                                     O_NOFOLLOW; they exist), /dev/null as stdin, the working
 //                                     directory `cwd`, its own session; it then waits for its command.
-//                                     Every path is resolved before F is answered, so the agent may
-//                                     rename the directory from then on (spare-workdir.ts)
+//                                     F is answered once the helper is set up (it writes `+`), so
+//                                     every path is resolved by then and the agent may rename the
+//                                     directory (spare-workdir.ts), and its pid is a process group
 //   R id <message>                    the helper's command, passed on as it is: the rest of the
 //                                     request, `<byte length>\0argc\0argv...\0KEY=value\0...`
 //   D id                              dismiss: the helper reads end-of-file and exits, running nothing
 // Answers on its stdout, one line each:
+//   Z                 started (its modules loaded: POSIX and Fcntl, part of perl on Debian but a
+//                     package of their own on some systems; without them it dies before Z)
 //   F id pid          forked             E id reason      not forked (nothing runs)
 //   X id              the command runs   N id reason      its exec failed (errno text)
+//   G id              the helper had ended before its command reached it (someone killed it):
+//                     nothing ran, the agent spawns the command itself
 //   W id code signal  a helper or its command ended (code or signal is `-`)
-// X or N always comes before that helper's W. End-of-file on stdin (the agent ended or died)
-// makes it dismiss its idle helpers and exit; commands that run go on (as with spawn()).
+// For a helper whose command it passed on, X or N comes before that helper's W; a helper that
+// ended while idle gets only its W (and a G for a command that came too late). End-of-file on stdin (the agent ended or died) makes it
+// dismiss its idle helpers and exit; commands that run go on (as with spawn()).
 //
 // A helper holds only its own pipes: it closes the zygote's copies of every other helper's
-// pipes, so a dismissed helper sees end-of-file at once. Its status pipe closes on exec
+// pipes, so a dismissed helper sees end-of-file at once. Right before its exec it writes `!` on
+// its status pipe: end-of-file after `!` alone is an exec that succeeded, `!` and a text one that
+// failed, nothing at all a helper that ended before it got that far (G). Its status pipe closes on exec
 // (perl opens every descriptor above 2 close-on-exec), so the command gets only 0, 1 and 2,
 // as spawn() gives. The helper restores the default disposition of the two signals the zygote
 // handles (spawn() gave the zygote the defaults for all) and an empty signal mask before the
@@ -52,6 +60,7 @@ sub fork_helper { my ($id, $cwd, $out, $err) = @_;
     POSIX::setsid();
     POSIX::dup2(fileno($null), 0); POSIX::dup2(fileno($o1), 1); POSIX::dup2(fileno($o2), 2);
     close $null; close $o1; close $o2;
+    syswrite($sw, '+');
     binmode $cr; my $m = do { local $/; <$cr> };
     POSIX::_exit(0) unless defined $m && length $m;
     my ($len, $body) = split /\0/, $m, 2;
@@ -59,16 +68,21 @@ sub fork_helper { my ($id, $cwd, $out, $err) = @_;
     my @f = split /\0/, $body, -1; pop @f;
     my $n = shift @f; my @argv = splice(@f, 0, $n);
     %ENV = (); for my $kv (@f) { my ($k, $v) = split /=/, $kv, 2; $ENV{$k} = $v; }
+    syswrite($sw, '!');
     { no warnings; exec { $argv[0] } @argv; }
     syswrite($sw, "$!"); POSIX::_exit(127);
   }
   close $cr; close $sw; close $o1; close $o2; close $null;
   $h{$id} = { pid => $pid, cmd => $cw, st => $sr, buf => '', ran => 0 }; $bypid{$pid} = $id;
-  say_('F', $id, $pid);
+  # F only once the helper leads its own session and holds its files: from then on its pid is
+  # a process group the agent can signal, and nothing of the helper's set-up is left to fail
+  my $r = ''; my $n; do { $n = sysread($sr, $r, 1) } while (!defined $n && $!{EINTR});
+  return say_('F', $id, $pid) if $n && $r eq '+';
+  close $cw; delete $h{$id}{cmd}; say_('E', $id, 'the helper ended while it was being set up');
 }
 sub status_done { my ($o, $id) = @_;
-  close $o->{st}; delete $o->{st};
-  say_($o->{buf} eq '' ? ('X', $id) : ('N', $id, $o->{buf})) if $o->{ran}; }
+  close $o->{st}; delete $o->{st}; return unless $o->{ran}; my $b = $o->{buf};
+  if ($b eq '') { say_('G', $id); } elsif ($b eq '!') { say_('X', $id); } else { say_('N', $id, substr($b, 1)); } }
 sub read_status { my ($o, $id) = @_;
   my $n = sysread($o->{st}, my $b, 4096);
   if (!defined $n) { return if $!{EINTR} || $!{EAGAIN}; $n = 0; }
@@ -83,11 +97,14 @@ sub request { my ($body) = @_;
   if ($t eq 'P') { my @a = split /\0/, ($rest // ''), -1; return fork_helper($id, @a[0..2]) if @a >= 3; return say_('E', $id, 'bad request'); }
   my $o = $h{$id};
   if ($t eq 'R') {
-    return say_('N', $id, 'the helper had ended') unless $o && $o->{cmd} && !$o->{ran};
-    $o->{ran} = 1; my $c = $o->{cmd}; delete $o->{cmd}; $rest //= '';
+    return say_('G', $id) unless $o && $o->{cmd} && !$o->{ran};
+    my $c = $o->{cmd}; delete $o->{cmd}; $rest //= '';
     while (length $rest) { my $n = syswrite($c, $rest); last unless defined $n && $n > 0; substr($rest, 0, $n) = ''; }
     close $c;
+    return say_('G', $id) if length $rest;
+    $o->{ran} = 1;
   } elsif ($t eq 'D') { if ($o && $o->{cmd}) { close $o->{cmd}; delete $o->{cmd}; } } }
+say_('Z');
 for (;;) {
   if ($chld) { $chld = 0; reap(); }
   my $rin = ''; vec($rin, 0, 1) = 1; my %fd;

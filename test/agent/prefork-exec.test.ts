@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ZygoteSupply } from '../../src/agent/exec-zygote.ts';
 import { commandMessage } from '../../src/agent/prefork-exec.ts';
@@ -97,6 +97,7 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
     ac.abort();
     const r = await running;
     assert.equal(r.killedByAgent, true);
+    assert.equal(r.signal, 'SIGTERM', 'ended by the TERM sent to its group (not only by the KILL after the grace)');
     const kid = Number(readFileSync(pidFile, 'utf8'));
     const gone = (): boolean => {
       try {
@@ -121,6 +122,7 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
       return Buffer.concat([Buffer.from(`${body.length}\0`), body]);
     };
     const touch = (path: string): Buffer => commandMessage('/usr/bin/touch', [path], { PATH: '/usr/bin' }) as Buffer;
+    assert.equal((await lines.next()).value, 'Z', 'it says it started');
     // a whole request runs
     zygote.stdin.write(frame(['P', '1', base, out, out]));
     assert.match((await lines.next()).value as string, /^F 1 \d+$/);
@@ -142,14 +144,17 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
   it('an unused helper exits when dismissed, and a NUL in an argument falls back to spawn (which refuses it)', async () => {
     const spare = new SpareWorkdir(base, 1, zygotes);
     spare.fill();
+    await spare.settled();
     const workdir = join(base, randomUUID());
     const t = spare.take(workdir);
     assert.ok(t && t.prefork);
     assert.equal(t.prefork.run('/bin/echo', ['a\0b'], {}), null);
     assert.equal(t.prefork.usable(), true);
+    const helper = t.prefork.helperPid;
+    assert.ok(helper !== null && groupAlive(helper));
     t.prefork.dismiss();
-    for (let i = 0; i < 100 && t.prefork.usable(); i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(t.prefork.usable(), false);
+    await until(() => !groupAlive(helper), 'the dismissed helper exited');
   });
 
   it('a zygote killed while a command runs: the command goes on, its end is reported with the status lost; the next spare gets a new zygote', async () => {
@@ -211,9 +216,86 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
       const r = await runCommand({ command: '/bin/sh', args: ['-c', 'echo spawned'], workdir, env: {}, killSignal: new AbortController().signal, killGraceMs: 200, prefork: t.prefork });
       assert.equal(r.exitCode, 0);
       assert.equal(readFileSync(join(workdir, STDOUT_FILE), 'utf8'), 'spawned\n');
+      await until(() => !zygote.alive, 'the zygote that did not answer was given up');
     } finally {
-      process.kill(zygotePid, 'SIGCONT');
+      try {
+        process.kill(zygotePid, 'SIGCONT');
+      } catch {
+        // killed already (given up)
+      }
       supply.stop();
     }
+  });
+
+  it('gives the command the signal dispositions and mask that spawn() gives', async () => {
+    const sigs = async (prefork: boolean): Promise<string> => {
+      const { workdir, run } = await taken();
+      const r = await run({ command: '/bin/sh', args: ['-c', 'grep -E "^Sig(Ign|Blk|Cgt)" /proc/self/status'], ...(prefork ? {} : { prefork: null }) });
+      assert.equal(r.exitCode, 0);
+      return readFileSync(join(workdir, STDOUT_FILE), 'utf8');
+    };
+    const viaHelper = await sigs(true);
+    assert.match(viaHelper, /SigIgn/);
+    assert.equal(viaHelper, await sigs(false));
+  });
+
+  it('a zygote killed after it was given a command, before it answered: the pid counts as the command\'s, its status lost', async () => {
+    const supply = new ZygoteSupply(0);
+    try {
+      const { run } = await taken(supply);
+      const zygotePid = (supply as unknown as { zygote: { child: { pid: number } } }).zygote.child.pid;
+      process.kill(zygotePid, 'SIGSTOP');
+      const running = run({ command: '/bin/sh', args: ['-c', 'exit 0'] });
+      await new Promise((r) => setTimeout(r, 100));
+      process.kill(zygotePid, 'SIGKILL');
+      const r = await running;
+      assert.equal(r.spawnError, null);
+      assert.equal(r.statusLost, true);
+    } finally {
+      supply.stop();
+    }
+  });
+
+  it('a helper killed while idle, its end crossing its command on the way: the command is spawned', async () => {
+    const supply = new ZygoteSupply(0);
+    try {
+      const spare = new SpareWorkdir(base, 8, supply);
+      spare.fill();
+      await spare.settled();
+      const workdir = join(base, randomUUID());
+      const t = spare.take(workdir);
+      assert.ok(t && t.prefork);
+      const helper = t.prefork.helperPid as number;
+      const zygotePid = (supply as unknown as { zygote: { child: { pid: number } } }).zygote.child.pid;
+      process.kill(zygotePid, 'SIGSTOP');
+      process.kill(helper, 'SIGKILL');
+      const running = runCommand({ command: '/bin/sh', args: ['-c', 'echo spawned instead'], workdir, env: {}, killSignal: new AbortController().signal, killGraceMs: 200, prefork: t.prefork });
+      process.kill(zygotePid, 'SIGCONT');
+      const r = await running;
+      assert.equal(r.spawnError, null);
+      assert.equal(r.exitCode, 0);
+      assert.equal(readFileSync(join(workdir, STDOUT_FILE), 'utf8'), 'spawned instead\n');
+    } finally {
+      supply.stop();
+    }
+  });
+
+  it('a zygote that ends by itself before it started (its perl lacks a module) is not started again: commands are spawned', () => {
+    const supply = new ZygoteSupply(0);
+    const z = supply.get();
+    assert.ok(z);
+    const child = (z as unknown as { child: ChildProcess }).child;
+    // standing in for perl's "Can't locate POSIX.pm": an end before the zygote's first answer
+    process.kill(child.pid as number, 'SIGKILL');
+    const alive = setTimeout(() => {}, 10_000); // the zygote's pipes do not hold the event loop
+    return new Promise<void>((resolve) => {
+      child.stdout?.once('close', () => {
+        clearTimeout(alive);
+        assert.equal(z.alive, false);
+        assert.equal(z.failedAtStart, true);
+        assert.equal(supply.get(), null, 'not started again');
+        resolve();
+      });
+    });
   });
 });
