@@ -55,9 +55,9 @@
 // Each change measured in A/B runs with its build against the one before, interleaved, twice with
 // the order swapped (scratch harness: two relays or two agents, submits alternated):
 //   - the agent's pre-forked helpers come from an exec zygote (a small perl process) instead of
-//     a spawn() of the agent per calc: agent CPU per calc 18.8 -> 13 ms; submit 2-4 ms faster
-//     (with the fork moved out of the measured window by hand, 8-12 ms: the zygote's fork and
-//     the helper's start still land there, on the other core);
+//     a spawn() of the agent per calc: agent CPU per calc 18.8-19.3 -> 10.8-13 ms; submit 1.2-4
+//     ms faster (with the fork moved out of the measured window by hand, 8-12 ms: the zygote's
+//     fork and the helper's set-up still land there, on the other core);
 //   - the relay's log lines of one turn of the event loop in one write: +4.2 / -0.5 ms, noise;
 //   - the empty blob stored once (a run of `true` sends back two empty files, each was a file
 //     created on send-results' way): 3.7 and 3.9 ms faster, both orders.
