@@ -117,7 +117,7 @@ export class ExecZygote {
     return true;
   }
 
-  /** Keeps the agent alive while a command runs (its end comes on this pipe). */
+  /** Keeps the agent alive while an answer is awaited (a fork, a command's end), and only then. */
   private refer(on: boolean): void {
     const out = this.child.stdout instanceof Socket ? this.child.stdout : null;
     if (on) {

@@ -16,6 +16,7 @@
 // command, its arguments and its environment go to it as NUL-terminated fields, and it calls
 // exec with the list form and the program named apart (`exec { $file } @argv`), which never
 // involves a shell. The message starts with its length, so one cut short runs nothing.
+
 /** How a command ended; `lost` when its exit status could not be learnt (the zygote died). */
 export interface Ended {
   code: number | null;
