@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ZygoteSupply } from '../../src/agent/exec-zygote.ts';
-import { commandMessage } from '../../src/agent/prefork-exec.ts';
+import { commandMessage, type PreforkedExec } from '../../src/agent/prefork-exec.ts';
 import { groupAlive, runCommand, type RunOptions } from '../../src/agent/run-calc.ts';
 import { ZYGOTE_SCRIPT } from '../../src/agent/zygote-script.ts';
 import { SpareWorkdir } from '../../src/agent/spare-workdir.ts';
@@ -32,17 +32,18 @@ const until = async (cond: () => boolean, what: string): Promise<void> => {
 };
 
 /** A calc directory taken from a spare, with its helper. */
-async function taken(supply = zygotes): Promise<{ workdir: string; run: (o: Partial<RunOptions> & { command: string }) => ReturnType<typeof runCommand> }> {
+async function taken(supply = zygotes): Promise<{ workdir: string; prefork: PreforkedExec; run: (o: Partial<RunOptions> & { command: string }) => ReturnType<typeof runCommand> }> {
   const spare = new SpareWorkdir(base, 0, supply);
   spare.fill();
   await spare.settled();
   const workdir = join(base, randomUUID());
   const t = spare.take(workdir);
   assert.ok(t);
-  assert.ok(t.prefork, 'a helper came with the spare');
+  const prefork = t.prefork;
+  assert.ok(prefork, 'a helper came with the spare');
   return {
-    workdir,
-    run: (o) => runCommand({ args: [], workdir, env: {}, killSignal: new AbortController().signal, killGraceMs: 200, prefork: t.prefork, ...o }),
+    workdir, prefork,
+    run: (o) => runCommand({ args: [], workdir, env: {}, killSignal: new AbortController().signal, killGraceMs: 200, prefork, ...o }),
   };
 }
 
@@ -142,12 +143,7 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
   });
 
   it('an unused helper exits when dismissed, and a NUL in an argument falls back to spawn (which refuses it)', async () => {
-    const spare = new SpareWorkdir(base, 1, zygotes);
-    spare.fill();
-    await spare.settled();
-    const workdir = join(base, randomUUID());
-    const t = spare.take(workdir);
-    assert.ok(t && t.prefork);
+    const t = await taken();
     assert.equal(t.prefork.run('/bin/echo', ['a\0b'], {}), null);
     assert.equal(t.prefork.usable(), true);
     const helper = t.prefork.helperPid;
@@ -259,12 +255,8 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
   it('a helper killed while idle, its end crossing its command on the way: the command is spawned', async () => {
     const supply = new ZygoteSupply(0);
     try {
-      const spare = new SpareWorkdir(base, 8, supply);
-      spare.fill();
-      await spare.settled();
-      const workdir = join(base, randomUUID());
-      const t = spare.take(workdir);
-      assert.ok(t && t.prefork);
+      const t = await taken(supply);
+      const workdir = t.workdir;
       const helper = t.prefork.helperPid as number;
       const zygotePid = (supply as unknown as { zygote: { child: { pid: number } } }).zygote.child.pid;
       process.kill(zygotePid, 'SIGSTOP');
