@@ -32,6 +32,10 @@
 //   one: creating a 1 KiB file (open/write/close/rename) took 0.2-0.43 ms instead of 0.07 ms,
 //   and a cycle creates 2 (its parameter file and its result file). Leave a few minutes between
 //   runs, or the second measures that.
+// Third session (2026-12-02, a fresh VM of the same kind; nothing changed on this bench's path):
+//   file system slowed by earlier deletions: combined 345 cycles/s, 2.64 ms/cycle; deployed 372
+//   after a quiet minute: combined 533 cycles/s, 1.68 ms/cycle, 1-client p50 2.96 ms = 13.4
+//     interleaved round trips (9.4 back-to-back); deployed 413 cycles/s, 2.13 ms/cycle
 // What a combined cycle costs the relay now (steady state, perf): ~27 % kernel (a third of it
 // the VM's interrupt handling on each syscall and packet), ~15 % SQLite (each commit writes ~15
 // WAL pages with two pwrite calls each: ~19 frames per cycle at ~1.25 commits per cycle),
