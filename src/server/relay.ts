@@ -237,8 +237,8 @@ export class Relay {
    * `since` (or at once without `since`) and, with `until`, has reached that progress (or gone
    * past it), else after `waitMs`.
    */
-  async waitProgress(user: User, acceptId: string, since: string | undefined, waitMs: number, signal: AbortSignal,
-    until?: Progress, done: (p: Progress) => boolean = (p) => (since === undefined || p !== since) && (until === undefined || progressAtLeast(p, until))): Promise<Calc> {
+  async waitProgress(user: User, acceptId: string, since: string | undefined, waitMs: number, signal: AbortSignal, until?: Progress): Promise<Calc> {
+    const done = (p: Progress): boolean => (since === undefined || p !== since) && (until === undefined || progressAtLeast(p, until));
     const deadline = this.opts.now() + Math.min(waitMs, this.opts.maxWaitMs);
     for (;;) {
       const c = this.lookup(user, acceptId);

@@ -11,7 +11,6 @@ import { Readable } from 'node:stream';
 import { Base64Decoder, Base64Error } from './base64-stream.ts';
 import { DecodedFile, StreamedBodyError } from './streamed-json-body-types.ts';
 
-
 /** Reads a body of known, small length whole. */
 export async function readWhole(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
