@@ -8,6 +8,7 @@
 export class TurnBatchedLog {
   private lines: string[] = [];
   private scheduled = false;
+  private closed = false;
   private readonly atExit = (): void => this.flush();
 
   constructor(private readonly out: NodeJS.WritableStream) {
@@ -18,11 +19,12 @@ export class TurnBatchedLog {
   close(): void {
     process.removeListener('exit', this.atExit);
     this.flush();
-    this.write = (line: string): boolean => this.out.write(line);
+    this.closed = true;
   }
 
   /** pino's destination interface: one whole line per call. */
   write(line: string): boolean {
+    if (this.closed) return this.out.write(line);
     this.lines.push(line);
     if (!this.scheduled) {
       this.scheduled = true;
