@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import { PreforkedExec } from './prefork-exec.ts';
+import { lengthFramed, PreforkedExec } from './prefork-exec.ts';
 import { ZYGOTE_SCRIPT } from './zygote-script.ts';
 
 const PERL = '/usr/bin/perl';
@@ -26,12 +26,6 @@ const available = existsSync(PERL);
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
   Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 );
-
-/** One request: `<byte length>\0<fields, each NUL-terminated>`, the last field possibly raw bytes. */
-function frame(fields: readonly string[], raw?: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(fields.map((f) => `${f}\0`).join('')), raw ?? Buffer.alloc(0)]);
-  return Buffer.concat([Buffer.from(`${body.length}\0`), body]);
-}
 
 export class ExecZygote {
   private readonly helpers = new Map<number, PreforkedExec>();
@@ -86,7 +80,7 @@ export class ExecZygote {
     if (this.gone || [cwd, stdoutPath, stderrPath].some((p) => p.includes('\0'))) return null;
     const id = this.nextId++;
     const helper = new PreforkedExec({
-      send: (type, payload) => this.send(frame([type, String(id)], payload)),
+      send: (type, payload) => this.send(lengthFramed([type, String(id)], payload)),
       awaiting: (delta) => {
         this.awaited += delta;
         this.refer(this.awaited > 0);
@@ -94,7 +88,7 @@ export class ExecZygote {
       abandon: () => this.kill(),
     });
     this.helpers.set(id, helper);
-    this.send(frame(['P', String(id), cwd, stdoutPath, stderrPath]));
+    this.send(lengthFramed(['P', String(id), cwd, stdoutPath, stderrPath]));
     return helper;
   }
 

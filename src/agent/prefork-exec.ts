@@ -50,13 +50,21 @@ export interface HelperOwner {
 
 type State = 'forking' | 'idle' | 'running' | 'gone';
 
-/** The byte-length-prefixed command message a helper reads (argc, argv, then KEY=value). */
+/**
+ * One message as the zygote and its helpers read them: `<byte length>\0` then the fields, each
+ * NUL-terminated, then `raw` bytes if given. The length first: a message cut short runs nothing.
+ */
+export function lengthFramed(fields: readonly string[], raw?: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(fields.map((f) => `${f}\0`).join('')), raw ?? Buffer.alloc(0)]);
+  return Buffer.concat([Buffer.from(`${body.length}\0`), body]);
+}
+
+/** The command message a helper reads (argc, argv, then KEY=value). */
 export function commandMessage(command: string, args: readonly string[], env: Record<string, string>): Buffer | null {
   const fields = [String(args.length + 1), command, ...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)];
   // a NUL cannot be passed (spawn() then refuses it as before); a key with `=` would split wrongly
   if (fields.some((f) => f.includes('\0')) || Object.keys(env).some((k) => k.includes('='))) return null;
-  const body = Buffer.from(fields.map((f) => `${f}\0`).join(''));
-  return Buffer.concat([Buffer.from(`${body.length}\0`), body]);
+  return lengthFramed(fields);
 }
 
 export class PreforkedExec {

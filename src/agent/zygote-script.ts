@@ -39,8 +39,9 @@ export const ZYGOTE_SCRIPT = String.raw`
 use strict; use warnings; use POSIX (); use Fcntl qw(O_WRONLY O_APPEND O_NOFOLLOW O_RDONLY);
 my (%h, %bypid); my $in = ''; my $chld = 0;
 $SIG{CHLD} = sub { $chld = 1 }; $SIG{PIPE} = 'IGNORE';
-sub say_ { my $l = join(' ', map { my $x = $_; $x =~ s/[\r\n]+/ /g; $x } @_) . "\n";
-  while (length $l) { my $n = syswrite(STDOUT, $l); quit() unless defined $n && $n > 0; substr($l, 0, $n) = ''; } }
+sub write_all { my ($fh, $s) = @_;
+  while (length $s) { my $n = syswrite($fh, $s); return 0 unless defined $n && $n > 0; substr($s, 0, $n) = ''; } 1 }
+sub say_ { write_all(\*STDOUT, join(' ', map { my $x = $_; $x =~ s/[\r\n]+/ /g; $x } @_) . "\n") or quit(); }
 sub quit { for my $o (values %h) { close $o->{cmd} if $o->{cmd}; } POSIX::_exit(0); }
 sub fork_helper { my ($id, $cwd, $out, $err) = @_;
   my ($o1, $o2, $null);
@@ -98,10 +99,9 @@ sub request { my ($body) = @_;
   my $o = $h{$id};
   if ($t eq 'R') {
     return say_('G', $id) unless $o && $o->{cmd} && !$o->{ran};
-    my $c = $o->{cmd}; delete $o->{cmd}; $rest //= '';
-    while (length $rest) { my $n = syswrite($c, $rest); last unless defined $n && $n > 0; substr($rest, 0, $n) = ''; }
-    close $c;
-    return say_('G', $id) if length $rest;
+    my $c = $o->{cmd}; delete $o->{cmd};
+    my $whole = write_all($c, $rest // ''); close $c;
+    return say_('G', $id) unless $whole;
     $o->{ran} = 1;
   } elsif ($t eq 'D') { if ($o && $o->{cmd}) { close $o->{cmd}; delete $o->{cmd}; } } }
 say_('Z');

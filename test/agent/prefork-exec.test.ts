@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { ZygoteSupply } from '../../src/agent/exec-zygote.ts';
-import { commandMessage, type PreforkedExec } from '../../src/agent/prefork-exec.ts';
+import { commandMessage, lengthFramed, type PreforkedExec } from '../../src/agent/prefork-exec.ts';
 import { groupAlive, runCommand, type RunOptions } from '../../src/agent/run-calc.ts';
 import { ZYGOTE_SCRIPT } from '../../src/agent/zygote-script.ts';
 import { SpareWorkdir } from '../../src/agent/spare-workdir.ts';
@@ -118,25 +118,21 @@ describe('PreforkedExec', { skip: hasPerl ? false : 'no /usr/bin/perl on this co
     writeFileSync(out, '');
     const zygote = spawn('/usr/bin/perl', ['-e', ZYGOTE_SCRIPT], { env: {}, stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: zygote.stdout })[Symbol.asyncIterator]();
-    const frame = (fields: string[], raw: Buffer = Buffer.alloc(0)): Buffer => {
-      const body = Buffer.concat([Buffer.from(fields.map((f) => `${f}\0`).join('')), raw]);
-      return Buffer.concat([Buffer.from(`${body.length}\0`), body]);
-    };
     const touch = (path: string): Buffer => commandMessage('/usr/bin/touch', [path], { PATH: '/usr/bin' }) as Buffer;
     assert.equal((await lines.next()).value, 'Z', 'it says it started');
     // a whole request runs
-    zygote.stdin.write(frame(['P', '1', base, out, out]));
+    zygote.stdin.write(lengthFramed(['P', '1', base, out, out]));
     assert.match((await lines.next()).value as string, /^F 1 \d+$/);
-    zygote.stdin.write(frame(['R', '1'], touch(`${target}-whole`)));
+    zygote.stdin.write(lengthFramed(['R', '1'], touch(`${target}-whole`)));
     assert.equal((await lines.next()).value, 'X 1');
     assert.equal((await lines.next()).value, 'W 1 0 -');
     assert.equal(existsSync(`${target}-whole`), true);
     // one cut short by a byte does not
-    zygote.stdin.write(frame(['P', '2', base, out, out]));
+    zygote.stdin.write(lengthFramed(['P', '2', base, out, out]));
     const forked = (await lines.next()).value as string;
     assert.match(forked, /^F 2 \d+$/);
     const helper = Number(forked.split(' ')[2]);
-    const run = frame(['R', '2'], touch(target));
+    const run = lengthFramed(['R', '2'], touch(target));
     zygote.stdin.end(run.subarray(0, run.length - 1));
     await until(() => !groupAlive(helper), 'the idle helper exited with its zygote');
     assert.equal(existsSync(target), false, 'nothing ran');
