@@ -231,12 +231,14 @@ test('blobs=1 with inline_under keeps small files inline and refers to large one
 });
 
 test('a lost calc-request?params=1 answer leaves an ordinary claim: it lapses and the calc is handed out again', async (t) => {
-  const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 }, relay: { claimMs: 200 } });
+  // a claim lapses after 1 s: long enough that the second call surely falls inside it on a busy
+  // CI machine (with 200 ms it once did not, while another test file loaded both cores)
+  const r = await startTestRelay(t, { server: { rate_limit_per_minute: 0 }, relay: { claimMs: 1000 } });
   const id = (await r.call('POST', 'add-calcinfo?allow=1', calcInfo())).body.errors[0].accept_id as string;
   const first = await r.call('GET', `calc-request?site_id=${SITE}&lease=1&params=1`);
   assert.equal(first.body.errors[0].accept_id, id);
   assert.equal(code(await r.call('GET', `calc-request?site_id=${SITE}&lease=1&params=1`)), '0300');
-  await new Promise((res) => setTimeout(res, 300));
+  await new Promise((res) => setTimeout(res, 1100));
   const again = await r.call('GET', `calc-request?site_id=${SITE}&lease=1&params=1`);
   assert.equal(again.body.errors[0].accept_id, id);
   assert.equal(again.body.errors[0].attempt, first.body.errors[0].attempt + 1);
