@@ -36,6 +36,18 @@
 //   file system slowed by earlier deletions: combined 345 cycles/s, 2.64 ms/cycle; deployed 372
 //   after a quiet minute: combined 533 cycles/s, 1.68 ms/cycle, 1-client p50 2.96 ms = 13.4
 //     interleaved round trips (9.4 back-to-back); deployed 413 cycles/s, 2.13 ms/cycle
+// Fourth session (2026-12-02, fresh VM, nothing changed on this path): combined 446-494 cycles/s,
+//   1.73-2.37 ms/cycle, 1-client p50 3.1-4.7 ms = 11.2-12.5 interleaved round trips; two relays
+//   of the same build side by side (scratch A/B, windows alternated): 483-525 cycles/s, 1.67-1.97
+//   ms/cycle, 1-client 12.8-15.2 round trips. perf of the relay under 8 clients: kernel 42 %
+//   (of it ~12 % paravirtual interrupt enabling, on every syscall and packet, and ~13 % the
+//   inode allocator skipping inodes that earlier runs deleted, see above), node/V8 38 %,
+//   better-sqlite3 11 % (COMMIT ~13 % with its WAL writes, the checkpoints ~3.4 % of which fsync
+//   1.6 %). An empty call costs the relay 0.27-0.3 ms of CPU, a combined call ~0.35-0.45: the
+//   10-round-trip target leaves each of the 5 calls 2 round trips, most of which is the fixed
+//   cost of any request. Tried in A/B runs and dropped: calcs, calc_files and blob_owners
+//   WITHOUT ROWID (one b-tree fewer each: 1.68 -> 1.76 and 1.82 -> 1.97 ms/cycle, worse both
+//   ways); wal_autocheckpoint 8000 instead of 1000 (-3.5 % and -1.3 %, inside the noise).
 // What a combined cycle costs the relay now (steady state, perf): ~27 % kernel (a third of it
 // the VM's interrupt handling on each syscall and packet), ~15 % SQLite (each commit writes ~15
 // WAL pages with two pwrite calls each: ~19 frames per cycle at ~1.25 commits per cycle),

@@ -1,0 +1,21 @@
+// Preloaded into `distcomp submit` by the e2e bench (`node --import ./bench/submit-phases.mjs`):
+// when each HTTP request of the process starts and when its answer has been read, and when the
+// process exits, in ms since the process started (performance.now()), from Node's own
+// diagnostics channels, so that the submit's code is untouched and no strace slows it down.
+// One JSON line per process, appended to $DISTCOMP_BENCH_PHASES_FILE:
+//   {"marks":[["req","add-calcinfo"],["resp",12.3], ...,["exit",150.2]]}
+import { appendFileSync } from 'node:fs';
+import dc from 'node:diagnostics_channel';
+
+const file = process.env.DISTCOMP_BENCH_PHASES_FILE;
+if (file) {
+  const marks = [];
+  dc.subscribe('http.client.request.start', ({ request }) => {
+    marks.push([`req ${request.path.replace(/^\/mi-distcomp-api\//, '').replace(/\?.*$/, '')}`, performance.now()]);
+  });
+  dc.subscribe('http.client.response.finish', () => marks.push(['resp', performance.now()]));
+  process.on('exit', () => {
+    marks.push(['exit', performance.now()]);
+    appendFileSync(file, `${JSON.stringify({ marks })}\n`);
+  });
+}
