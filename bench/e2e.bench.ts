@@ -166,10 +166,11 @@ function readMarks(file: string): Marks[] {
 
 /**
  * Where a submit's time goes, from its own process (Node's HTTP diagnostics channels, no strace):
- * its start to its first request against `distcomp --version`'s start to its exit, the
- * register-and-allow call, the submit's own work until its wait goes out, the wait (the relay's
- * and the agent's work, and the command's), and the results to the exit. Each a median over
- * N runs, the two commands alternated; preloading the marks costs each ~1-2 ms at start.
+ * its start to its first request against `distcomp --version`'s start to its exit, the first
+ * request to the answer that brought the results (the relay's and the agent's work, the
+ * command's, and the submit's own between its calls), and the results to the exit; how many
+ * calls it made, and each step between two marks. Each a median over N runs, the two commands alternated; preloading the marks
+ * costs each ~1-2 ms at start.
  */
 async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
   const versionFile = join(cwd, 'phases-version.jsonl');
@@ -182,23 +183,29 @@ async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
   }
   const versionExit = readMarks(versionFile).map((m) => m.at(-1)![1]);
   const runs = readMarks(submitFile).map((m) => {
-    const [reg, regDone, wait, waitDone] = [m[0], m[1], m[2], m[3]];
-    if (m.length !== 5 || !reg?.[0].startsWith('req add-calcinfo') || !wait?.[0].startsWith('req calc-progress')) {
-      throw new Error(`unexpected request sequence of a quiet submit: ${JSON.stringify(m)}`);
-    }
-    return { first: reg[1], register: regDone![1] - reg[1], toWait: wait[1] - regDone![1], wait: waitDone![1] - wait[1], toExit: m[4]![1] - waitDone![1], exit: m[4]![1] };
+    const at = (name: string): number[] => m.filter(([n]) => n === name || n.startsWith(`${name} `)).map(([, t]) => t);
+    const [first, lastAnswer, exit] = [at('req')[0], at('resp').at(-1), at('exit')[0]];
+    if (first === undefined || lastAnswer === undefined || exit === undefined) throw new Error(`a submit without a request, an answer or an exit: ${JSON.stringify(m)}`);
+    return { first, calls: at('req').length, toResults: lastAnswer - first, toExit: exit - lastAnswer, exit };
   });
   const p50 = (f: (r: (typeof runs)[number]) => number): number => percentile(runs.map(f), 50);
+  // each step between two marks (a call's answer, the submit's own work before its next call),
+  // when every run made the same calls
+  const marks = readMarks(submitFile);
+  const names = (m: Marks): string => m.map(([n]) => n).join(',');
+  const steps = marks.every((m) => names(m) === names(marks[0]!))
+    ? Object.fromEntries(marks[0]!.slice(1).map(([n], i) => [`${marks[0]![i]![0]} -> ${n}`, Math.round(percentile(marks.map((m) => m[i + 1]![1] - m[i]![1]), 50) * 1000) / 1000]))
+    : 'the runs made different calls';
   emit({
     bench: 'e2e', what: 'submit phases (ms, medians; process start = 0)', n: runs.length,
     version_exit_ms: percentile(versionExit, 50),
     first_request_ms: p50((r) => r.first),
     first_request_after_version_exit_paired_ms: percentile(runs.map((r, i) => r.first - (versionExit[i] as number)), 50),
-    register_and_allow_ms: p50((r) => r.register),
-    answer_to_wait_request_ms: p50((r) => r.toWait),
-    wait_for_results_ms: p50((r) => r.wait),
+    calls: p50((r) => r.calls),
+    first_request_to_results_ms: p50((r) => r.toResults),
     results_to_exit_ms: p50((r) => r.toExit),
     exit_ms: p50((r) => r.exit),
+    steps_ms: steps,
   });
 }
 
