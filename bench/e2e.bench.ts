@@ -87,6 +87,24 @@
 // ~55 ms of CPU on 2 cores for a ~47 ms difference, so little of it waits on anything but a core.
 // Tried and dropped (relay and agent A/B, both orders, 30 submits each, noise +-4 ms):
 // --no-lazy-feedback-allocation, --always-sparkplug, both together (no change beyond noise).
+// Also dropped, each measured and found to change nothing measurable:
+//   - a quiet submit registering and waiting in one call (add-calcinfo?allow=1&wait=5&results=1,
+//     the relay cancelling a calc whose registering call closed before its answer): 1 call
+//     instead of 2 and ~8 ms less of submit's CPU, but paired A/B over 4 x 60 submits, both
+//     orders: -7.1, +1.1, +1.7, +1.8 ms (the wait is bound by the relay and agent chain, which
+//     runs beside the submit's own work);
+//   - the fast path's bundle requiring Node's builtins instead of importing them (no ES module
+//     facades, util's MIME parser and node:fs/promises no longer loaded before the first
+//     request): callgrind counts the whole submit at 618-620 M instructions before, 621-627 M
+//     after (callgrind's counts repeat within ~0.3 %, wall time here within +-15 ms per process);
+//   - the exec helper writing its `!` on receipt of the command instead of right before the
+//     exec (so that the zygote's wake-up does not preempt it): R to W 7.9 -> 8.2 ms.
+// The command's exec through the zygote, timed in the agent (its request R to the answers X and
+// W, 43 calcs): R->X 5.6 ms, R->W 7.9 ms (p25-p75 6.8-9.8), against 3.4 ms for a bare perl
+// fork's child to be handed a line, exec /bin/true and be reaped. Timestamps inside the zygote
+// and helper: the zygote takes R 0.8-2.3 ms after it is written (both cores busy), the helper
+// has its command 0.8-2.2 ms later, then exec and exit. A pipe round trip between two idle
+// processes is 25 us here: the delays are waiting for a core, not the wake-ups themselves.
 //
 // One submit traced (strace --seccomp-bpf on submit and agent; ms from submit's exec):
 // connect 157-171, first request 5 ms later (Node's cold first http.request), add-calcinfo?
