@@ -187,8 +187,8 @@ function readMarks(file: string): Marks[] {
  * its start to its first request against `distcomp --version`'s start to its exit, the first
  * request to the answer that brought the results (the relay's and the agent's work, the
  * command's, and the submit's own between its calls), and the results to the exit; how many
- * calls it made, and each step between two marks. Each a median over N runs, the two commands alternated; preloading the marks
- * costs each ~1-2 ms at start.
+ * calls it made, and each step between two marks. Each a median over N runs, the two commands
+ * alternated; preloading the marks costs each ~1-2 ms at start.
  */
 async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
   const versionFile = join(cwd, 'phases-version.jsonl');
@@ -200,7 +200,8 @@ async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
     await timed(process.execPath, [...pre, CLI, 'submit', relayUrl, SITE, TRUE, '', '', '--quiet'], { ...env, DISTCOMP_BENCH_PHASES_FILE: keep ? submitFile : '' }, cwd);
   }
   const versionExit = readMarks(versionFile).map((m) => m.at(-1)![1]);
-  const runs = readMarks(submitFile).map((m) => {
+  const marks = readMarks(submitFile);
+  const runs = marks.map((m) => {
     const at = (name: string): number[] => m.filter(([n]) => n === name || n.startsWith(`${name} `)).map(([, t]) => t);
     const [first, lastAnswer, exit] = [at('req')[0], at('resp').at(-1), at('exit')[0]];
     if (first === undefined || lastAnswer === undefined || exit === undefined) throw new Error(`a submit without a request, an answer or an exit: ${JSON.stringify(m)}`);
@@ -209,7 +210,6 @@ async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
   const p50 = (f: (r: (typeof runs)[number]) => number): number => percentile(runs.map(f), 50);
   // each step between two marks (a call's answer, the submit's own work before its next call),
   // when every run made the same calls
-  const marks = readMarks(submitFile);
   const names = (m: Marks): string => m.map(([n]) => n).join(',');
   const steps = marks.every((m) => names(m) === names(marks[0]!))
     ? Object.fromEntries(marks[0]!.slice(1).map(([n], i) => [`${marks[0]![i]![0]} -> ${n}`, Math.round(percentile(marks.map((m) => m[i + 1]![1] - m[i]![1]), 50) * 1000) / 1000]))
