@@ -4,6 +4,11 @@
 // by the command itself. Printed next to an empty HTTP round trip of the same run.
 // Target (issue 3): p50 <= 5 round trips + 2 ms, p99 <= 50 ms.
 //
+// CORRECTION (2026-12-02, fourth session): the round trips below (0.77-1.18 ms) were taken
+// right after the relay started; the baseline is now warm (see the code). Then, on this VM:
+// round trip 0.39 ms (our client over node:http), target 3.97 ms, pickup p50 13.6 ms, p99 26 ms
+// (34 round trips): not met.
+//
 //   npm run build && npm run bench -- agent          (N=300 by default; BENCH_N to change)
 //
 // Measured 2026-12-02 (N=300), each run paired with one of the 2026-11-25 build right before it,
@@ -61,13 +66,20 @@ const wf = workflowClient(relay.url, relay.token());
 try {
   await agent.waitFor(/code = 0300/);
 
-  // baseline: an empty round trip on the same kind of client and connection
+  // baseline: an empty round trip on the same kind of client and connection, warm (the first
+  // ~2000 after the relay starts take 3-4 times as long: its code and the client's not yet
+  // optimized; before 2026-12-02's fourth session this baseline was those first ones), measured
+  // before and after the pickups
   const rtt: number[] = [];
-  for (let i = 0; i < N + 20; i++) {
-    const t0 = performance.now();
-    await wf.serverFeatures();
-    if (i >= 20) rtt.push(performance.now() - t0);
-  }
+  const roundTrips = async (n: number, keep: boolean): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await wf.serverFeatures();
+      if (keep) rtt.push(performance.now() - t0);
+    }
+  };
+  await roundTrips(3000, false);
+  await roundTrips(N, true);
 
   const pickup: number[] = [];
   const info = calcInfo(SITE, DATE, { parameters: '+%s.%N' });
@@ -81,6 +93,7 @@ try {
     const started = Number(Buffer.from(r.files[STDOUT_FILE]?.content ?? '', 'base64').toString().trim()) * 1000;
     if (i >= 10) pickup.push(started - allowed);
   }
+  await roundTrips(N, true);
 
   const rttP50 = pct(rtt, 50);
   line({ metric: 'http_round_trip_ms', what: 'GET x/features, keep-alive, same run', n: rtt.length, p50: r3(rttP50), p99: r3(pct(rtt, 99)) });
