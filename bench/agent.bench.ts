@@ -67,9 +67,11 @@ try {
   await agent.waitFor(/code = 0300/);
 
   // baseline: an empty round trip on the same kind of client and connection, warm (the first
-  // ~2000 after the relay starts take 3-4 times as long: its code and the client's not yet
+  // ones after the relay starts take 2-4 times as long: its code and the client's not yet
   // optimized; before 2026-12-02's fourth session this baseline was those first ones), measured
-  // before and after the pickups
+  // before and after the pickups. The pickup path itself runs once per calc and stays colder
+  // (the relay's CPU per calc in the e2e bench is 12-20 ms, against ~2 ms under load): the
+  // ratio compares a path as an idle agent meets it with a warm round trip.
   const rtt: number[] = [];
   const roundTrips = async (n: number, keep: boolean): Promise<void> => {
     for (let i = 0; i < n; i++) {

@@ -75,9 +75,9 @@
 //
 // Fourth session (2026-12-02, a fresh VM of the same kind: spawn sh -c true 9-11 ms, node -e 0
 // 112-142 ms). Official runs: difference 47.8-53.7 ms (paired 46.8-52.2); target (~35 here) not
-// met. The phase breakdown (the last line, added then; medians of 30): the first request 5 ms
-// after --version's exit, add-calcinfo?allow=1 answered in 7.5, then 8.4 ms of submit's own CPU
-// until its wait goes out (the answer read, the kept-alive socket's first reuse, the next
+// met. The phase breakdown (the last line, added then; BENCH_N=30, medians): the first request
+// 5 ms after --version's exit, add-calcinfo?allow=1 answered in 7.5, then 8.4 ms (wall time, in
+// the submit alone: it waits on nothing then) until its wait goes out (the answer read, the kept-alive socket's first reuse, the next
 // request: all Node's HTTP code running for the first time in the process), the wait 13.2,
 // the results to the exit 6.1. The agent's side, timed the same way in its own process: claim
 // answer to calc-params-complete's request 2.6-9.8 ms (median ~6: a trail of small steps, each
@@ -201,6 +201,7 @@ async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
   }
   const versionExit = readMarks(versionFile).map((m) => m.at(-1)![1]);
   const marks = readMarks(submitFile);
+  if (versionExit.length !== N || marks.length !== N) throw new Error(`phase marks of ${versionExit.length} --version and ${marks.length} submit runs, not ${N} each`);
   const runs = marks.map((m) => {
     const at = (name: string): number[] => m.filter(([n]) => n === name || n.startsWith(`${name} `)).map(([, t]) => t);
     const [first, lastAnswer, exit] = [at('req')[0], at('resp').at(-1), at('exit')[0]];
@@ -212,7 +213,7 @@ async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
   // when every run made the same calls
   const names = (m: Marks): string => m.map(([n]) => n).join(',');
   const steps = marks.every((m) => names(m) === names(marks[0]!))
-    ? Object.fromEntries(marks[0]!.slice(1).map(([n], i) => [`${marks[0]![i]![0]} -> ${n}`, Math.round(percentile(marks.map((m) => m[i + 1]![1] - m[i]![1]), 50) * 1000) / 1000]))
+    ? Object.fromEntries(marks[0]!.slice(1).map(([n], i) => [`${i + 1}: ${marks[0]![i]![0]} -> ${n}`, Math.round(percentile(marks.map((m) => m[i + 1]![1] - m[i]![1]), 50) * 1000) / 1000]))
     : 'the runs made different calls';
   emit({
     bench: 'e2e', what: 'submit phases (ms, medians; process start = 0)', n: runs.length,

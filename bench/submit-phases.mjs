@@ -1,6 +1,7 @@
 // Preloaded into `distcomp submit` by the e2e bench (`node --import ./bench/submit-phases.mjs`):
-// when each HTTP request of the process starts, when its answer arrives (its headers read), and
-// when the process exits, in ms since the process started (performance.now()), from Node's own
+// when each HTTP request of the process is sent (Node publishes http.client.request.start once
+// the request has been ended and handed to its socket), when its answer arrives (its headers
+// read), and when the process exits, in ms since the process started (performance.now()), from Node's own
 // diagnostics channels, so that the submit's code is untouched and no strace slows it down.
 // One JSON line per process, appended to $DISTCOMP_BENCH_PHASES_FILE (none when it is empty):
 //   {"marks":[["req add-calcinfo",121.4],["resp",126.7], ...,["exit",145.2]]}
