@@ -38,9 +38,9 @@
 //     interleaved round trips (9.4 back-to-back); deployed 413 cycles/s, 2.13 ms/cycle
 // CORRECTION (fourth session): the round-trip figures above and in earlier notes were against
 // inflated baselines (round trips right after the relay started, 0.35-0.45 ms, or right after a
-// cycle, 0.37 ms), 3-4 times a warm back-to-back round trip (0.10-0.13 ms here). Against the
-// warm baseline now used, the combined cycle's 1-client p50 is ~34 round trips (3.5 ms against
-// 0.103 ms), not 10-13. The floor of a durable cycle without HTTP (5 SQLite commits in WAL mode
+// cycle, 0.37 ms), 3-4 times a warm back-to-back round trip (0.075-0.13 ms here). Against the
+// warm baseline now used, the combined cycle's 1-client p50 is 33-37 round trips (2.8-3.5 ms),
+// not 10-13; the same runs: 494 and 504 cycles/s, 1.66-1.71 ms of relay CPU per cycle. The floor of a durable cycle without HTTP (5 SQLite commits in WAL mode
 // with synchronous=NORMAL and 2 atomic 1 KiB files, one process, warm, tight loop) is 0.46 ms
 // here; with 5 empty round trips (0.5 ms) that is ~9.6 round trips before any request is
 // parsed, checked, routed or answered (bench/durable-floor.bench.ts measures it against the
