@@ -37,6 +37,7 @@ import { performance } from 'node:perf_hooks';
 import { STDOUT_FILE } from '../src/protocol/calc-info.ts';
 import { AgentProcess, awaitResult, calcInfo, workflowClient } from '../test/helpers/agent-process.ts';
 import { CLI, RelayProcess } from '../test/helpers/relay-process.ts';
+import { timeEach } from './bench-stats.ts';
 
 const N = Number(process.env['BENCH_N'] ?? 300);
 const SITE = 'bench-site';
@@ -73,15 +74,9 @@ try {
   // (the relay's CPU per calc in the e2e bench is 12-20 ms, against ~2 ms under load): the
   // ratio compares a path as an idle agent meets it with a warm round trip.
   const rtt: number[] = [];
-  const roundTrips = async (n: number, keep: boolean): Promise<void> => {
-    for (let i = 0; i < n; i++) {
-      const t0 = performance.now();
-      await wf.serverFeatures();
-      if (keep) rtt.push(performance.now() - t0);
-    }
-  };
-  await roundTrips(3000, false);
-  await roundTrips(N, true);
+  const roundTrip = (): Promise<unknown> => wf.serverFeatures();
+  await timeEach(3000, roundTrip, []);
+  await timeEach(N, roundTrip, rtt);
 
   const pickup: number[] = [];
   const info = calcInfo(SITE, DATE, { parameters: '+%s.%N' });
@@ -95,7 +90,7 @@ try {
     const started = Number(Buffer.from(r.files[STDOUT_FILE]?.content ?? '', 'base64').toString().trim()) * 1000;
     if (i >= 10) pickup.push(started - allowed);
   }
-  await roundTrips(N, true);
+  await timeEach(N, roundTrip, rtt);
 
   const rttP50 = pct(rtt, 50);
   line({ metric: 'http_round_trip_ms', what: 'GET x/features, keep-alive, same run', n: rtt.length, p50: r3(rttP50), p99: r3(pct(rtt, 99)) });

@@ -7,6 +7,15 @@ export function percentile(xs: number[], p: number): number {
   return s[i] as number;
 }
 
+/** Runs `fn` `n` times back to back and appends each run's wall time, ms, to `into`. */
+export async function timeEach(n: number, fn: () => Promise<unknown>, into: number[]): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    into.push(performance.now() - t0);
+  }
+}
+
 export function emit(o: Record<string, unknown>): void {
   const round = (v: unknown): unknown => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1000) / 1000 : v);
   process.stdout.write(`${JSON.stringify(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v)])))}\n`);

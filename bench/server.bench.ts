@@ -72,7 +72,7 @@ import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { makeTokens, writeIni } from '../test/helpers/relay-in-process.ts';
 import { spawnServer } from '../test/helpers/server-process.ts';
-import { percentile, emit, cpuMsOf } from './bench-stats.ts';
+import { percentile, emit, cpuMsOf, timeEach } from './bench-stats.ts';
 
 const CLIENTS = 8;
 const DURATION_MS = Number(process.env['BENCH_SECONDS'] ?? 10) * 1000;
@@ -179,16 +179,8 @@ async function measure(name: string, cycle: Cycle): Promise<void> {
   const single: number[] = [];
   const rtt: number[] = [];
   for (let block = 0; block < 10; block++) {
-    for (let i = 0; i < 200; i++) {
-      const t0 = performance.now();
-      await emptyRoundTrip();
-      rtt.push(performance.now() - t0);
-    }
-    for (let i = 0; i < 20; i++) {
-      const t0 = performance.now();
-      await cycle('site-0');
-      single.push(performance.now() - t0);
-    }
+    await timeEach(200, emptyRoundTrip, rtt);
+    await timeEach(20, () => cycle('site-0'), single);
   }
   const rttCpu0 = cpuMsOf(srv.child.pid!);
   for (let i = 0; i < 2000; i++) await emptyRoundTrip();
