@@ -197,7 +197,7 @@ async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
   for (let i = 0; i < N + WARMUP; i++) {
     const keep = i >= WARMUP;
     await timed(process.execPath, [...pre, CLI, '--version'], { ...env, DISTCOMP_BENCH_PHASES_FILE: keep ? versionFile : '' }, cwd);
-    await timed(process.execPath, [...pre, CLI, 'submit', relayUrl, SITE, TRUE, '', '', '--quiet'], { ...env, DISTCOMP_BENCH_PHASES_FILE: keep ? submitFile : '' }, cwd);
+    await timed(process.execPath, [...pre, CLI, 'submit', relay.url, SITE, TRUE, '', '', '--quiet'], { ...env, DISTCOMP_BENCH_PHASES_FILE: keep ? submitFile : '' }, cwd);
   }
   const versionExit = readMarks(versionFile).map((m) => m.at(-1)![1]);
   const marks = readMarks(submitFile);
@@ -230,7 +230,6 @@ async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
 
 const dir = mkdtempSync(join(tmpdir(), 'distcomp-bench-e2e-'));
 const relay = await RelayProcess.start({ sites: { [SITE]: { commands: [TRUE] } }, server: { rate_limit_per_minute: '0' } });
-const relayUrl = relay.url;
 const agent = new AgentProcess([SITE, relay.url, `calc_base:${dir}`, '--allow-command', TRUE], {
   env: { ...process.env, DISTCOMP_TOKEN: relay.token(), XDG_CONFIG_HOME: dir },
 });
