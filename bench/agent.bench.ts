@@ -37,7 +37,7 @@ import { performance } from 'node:perf_hooks';
 import { STDOUT_FILE } from '../src/protocol/calc-info.ts';
 import { AgentProcess, awaitResult, calcInfo, workflowClient } from '../test/helpers/agent-process.ts';
 import { CLI, RelayProcess } from '../test/helpers/relay-process.ts';
-import { timeEach } from './bench-stats.ts';
+import { emit, percentile, timeEach } from './bench-stats.ts';
 
 const N = Number(process.env['BENCH_N'] ?? 300);
 const SITE = 'bench-site';
@@ -49,14 +49,6 @@ if (!existsSync(CLI)) {
 }
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
-};
-const r3 = (x: number): number => Math.round(x * 1000) / 1000;
-const line = (o: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify({ bench: 'agent', ...o })}\n`);
-};
 
 const calcBase = mkdtempSync(join(tmpdir(), 'distcomp-bench-'));
 const relay = await RelayProcess.start({ sites: { [SITE]: { commands: [DATE] } }, server: { rate_limit_per_minute: '0' } });
@@ -92,16 +84,17 @@ try {
   }
   await timeEach(N, roundTrip, rtt);
 
-  const rttP50 = pct(rtt, 50);
-  line({ metric: 'http_round_trip_ms', what: 'GET x/features, keep-alive, same run', n: rtt.length, p50: r3(rttP50), p99: r3(pct(rtt, 99)) });
-  const p50 = pct(pickup, 50);
-  const p99 = pct(pickup, 99);
+  // emit() rounds every figure to 3 decimals
+  const rttP50 = percentile(rtt, 50);
+  emit({ bench: 'agent', metric: 'http_round_trip_ms', what: 'GET x/features, keep-alive, same run', n: rtt.length, p50: rttP50, p99: percentile(rtt, 99) });
+  const p50 = percentile(pickup, 50);
+  const p99 = percentile(pickup, 99);
   const targetP50 = 5 * rttP50 + 2;
-  line({
-    metric: 'pickup_latency_ms', what: 'allow-wait-calc answered -> command running (idle long-polling agent, concurrency 1)',
-    n: pickup.length, p50: r3(p50), p99: r3(p99), max: r3(Math.max(...pickup)),
-    target_p50_ms: r3(targetP50), target_p99_ms: 50, meets_target: p50 <= targetP50 && p99 <= 50,
-    p50_in_round_trips: r3(p50 / rttP50),
+  emit({
+    bench: 'agent', metric: 'pickup_latency_ms', what: 'allow-wait-calc answered -> command running (idle long-polling agent, concurrency 1)',
+    n: pickup.length, p50, p99, max: Math.max(...pickup),
+    target_p50_ms: targetP50, target_p99_ms: 50, meets_target: p50 <= targetP50 && p99 <= 50,
+    p50_in_round_trips: p50 / rttP50,
   });
 } finally {
   await agent.kill9();
