@@ -3,15 +3,15 @@
 // (`calc-request ... &wait=60`), so a calc starts as soon as it is allowed; against a deployed
 // relay (no `x-distcomp-features: long-poll` header) it polls every `pollIntervalMs`.
 // Draining aborts the idle polls at once; calcs already claimed run to the end. While a poll
-// waits, each worker makes its spare working directory (spare-workdir.ts), which becomes the next
-// calc's at the claim.
+// waits, each worker keeps two spare working directories (spare-workdir.ts), one of which
+// becomes the next calc's at the claim; the one used is made again shortly after its calc.
 import { CallAborted } from '../client/client-errors.ts';
 import { sleep } from '../client/retry-policy.ts';
 import { startJournal } from './journal.ts';
 import { driveCalc, inputRefs, type CalcContext } from './process-calc.ts';
 import type { PreforkedExec } from './prefork-exec.ts';
 import { ZygoteSupply } from './exec-zygote.ts';
-import { removeStaleSpares, SpareWorkdir } from './spare-workdir.ts';
+import { removeStaleSpares, WorkerSpares } from './spare-workdir.ts';
 import { createWorkdir, workdirPath, WorkdirError } from './workdir.ts';
 
 export interface PollState {
@@ -23,8 +23,12 @@ export interface PollState {
   polled: boolean;
 }
 
-async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): Promise<void> {
+/** How long after a calc its worker makes the spare it used again (WorkerSpares). */
+const REFILL_AFTER_CALC_MS = 25;
+
+async function worker(ctx: CalcContext, state: PollState, spares: WorkerSpares): Promise<void> {
   const { client, opts, lifecycle } = ctx;
+  let calcJustEnded = false;
   while (lifecycle.takesNewCalcs) {
     let ans;
     try {
@@ -33,7 +37,9 @@ async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): 
       state.polled = true;
       // with a relay that has `combined`, the calc-info comes with the claim (one round trip less)
       const poll = client.calcRequest(opts.siteId, { waitS, signal: lifecycle.drainSignal, lease: true, params: inputRefs(client, opts.blobMinBytes) });
-      spare.fill();
+      // the next calc is asked for at once (queued calcs go on without a pause)
+      spares.fill(calcJustEnded, REFILL_AFTER_CALC_MS);
+      calcJustEnded = false;
       ans = await poll;
     } catch (err) {
       if (err instanceof CallAborted && lifecycle.drainSignal.aborted) return;
@@ -59,8 +65,7 @@ async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): 
     let prefork: PreforkedExec | null = null;
     try {
       workdir = workdirPath(opts.calcBase, ans.acceptId);
-      await spare.settled();
-      const taken = spare.take(workdir);
+      const taken = (await spares.forClaim()).take(workdir);
       if (taken) prefork = taken.prefork;
       else createWorkdir(workdir);
     } catch (err) {
@@ -78,6 +83,7 @@ async function worker(ctx: CalcContext, state: PollState, spare: SpareWorkdir): 
       await driveCalc(ctx, workdir, j, false, ans.calcInfo, prefork);
     } finally {
       state.running.delete(ans.acceptId);
+      calcJustEnded = true;
     }
   }
 }
@@ -91,14 +97,14 @@ export async function pollLoop(ctx: CalcContext, state: PollState): Promise<void
   removeStaleSpares(ctx.opts.calcBase);
   const zygotes = new ZygoteSupply();
   const workers = Array.from({ length: ctx.opts.concurrency }, async (_, i) => {
-    const spare = new SpareWorkdir(ctx.opts.calcBase, i, zygotes);
+    const spares = new WorkerSpares(ctx.opts.calcBase, i, zygotes);
     try {
-      await worker(ctx, state, spare);
+      await worker(ctx, state, spares);
     } catch (err: unknown) {
       if (first === null) first = err;
       ctx.lifecycle.drain('error');
     } finally {
-      spare.dispose();
+      spares.dispose();
     }
   });
   await Promise.all(workers);

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { ZygoteSupply } from '../../src/agent/exec-zygote.ts';
 import { readJournal } from '../../src/agent/journal.ts';
 import { discardSpareOutputs, runCommand } from '../../src/agent/run-calc.ts';
-import { removeStaleSpares, SPARE_OUTPUTS, SpareWorkdir } from '../../src/agent/spare-workdir.ts';
+import { removeStaleSpares, SPARE_OUTPUTS, SpareWorkdir, WorkerSpares } from '../../src/agent/spare-workdir.ts';
 import { createWorkdir } from '../../src/agent/workdir.ts';
 import { STDERR_FILE, STDOUT_FILE } from '../../src/protocol/calc-info.ts';
 
@@ -77,6 +77,59 @@ describe('SpareWorkdir', () => {
     assert.ok(existsSync(mine.path));
     assert.ok(existsSync(other));
     mine.dispose();
+  });
+});
+
+describe('WorkerSpares', () => {
+  const sparesOf = (worker: number): string[] => [2 * worker, 2 * worker + 1].map((n) => join(base, `.distcomp-spare-${process.pid}-${n}`));
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  it('keeps a second spare ready while the one just used is made again, later', async () => {
+    const spares = new WorkerSpares(base, 10, zygotes);
+    const [a, b] = sparesOf(10) as [string, string];
+    spares.fill(false, 200);
+    assert.ok(existsSync(a) && existsSync(b), 'both made at once when no calc just ended');
+    const first = await spares.forClaim();
+    const w1 = join(base, randomUUID());
+    const t1 = first.take(w1);
+    assert.ok(t1 && t1.prefork, 'a ready spare with its helper');
+    t1.prefork?.dismiss();
+    const used = first.path;
+    const other = used === a ? b : a;
+
+    spares.fill(true, 200);
+    assert.equal(existsSync(used), false, 'the spare just used is not made at once after a calc');
+    assert.ok(existsSync(other));
+    // a calc claimed meanwhile gets the other spare, ready
+    const second = await spares.forClaim();
+    assert.equal(second.path, other);
+    const t2 = second.take(join(base, randomUUID()));
+    assert.ok(t2 && t2.prefork);
+    t2.prefork?.dismiss();
+
+    // both used: the next claim makes one on the spot (the pending refill is not waited for)
+    const third = await spares.forClaim();
+    const t3 = third.take(join(base, randomUUID()));
+    assert.ok(t3, 'a spare made at the claim');
+    t3.prefork?.dismiss();
+
+    spares.fill(true, 50);
+    await sleep(400);
+    assert.ok(existsSync(a) && existsSync(b), 'both made again once the refill time passed');
+    spares.dispose();
+    assert.ok(!existsSync(a) && !existsSync(b));
+  });
+
+  it('makes nothing after dispose(), even with a refill pending', async () => {
+    const spares = new WorkerSpares(base, 11, zygotes);
+    spares.fill(false, 0);
+    const t = (await spares.forClaim()).take(join(base, randomUUID()));
+    assert.ok(t);
+    t.prefork?.dismiss();
+    spares.fill(true, 30);
+    spares.dispose();
+    await sleep(200);
+    assert.deepEqual(sparesOf(11).filter((p) => existsSync(p)), []);
   });
 });
 
