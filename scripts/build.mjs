@@ -8,9 +8,10 @@
 //    - dist/cli/main.js (the bin): main.ts and commander in one file; each subcommand a chunk
 //      loaded only when it runs (code splitting), so fastify, better-sqlite3 and pino (left
 //      as packages in node_modules) load only for the commands that use them;
-//    - dist/cli/submit-fast-path.js: submit's commander-free path as one file of its own
+//    - dist/cli/submit-fast-path.cjs: submit's commander-free path as one file of its own
 //      (in the split build its modules were spread over ~10 chunks shared with the agent and
-//      the server).
+//      the server), as CommonJS without comments or indentation: main.js compiles it through
+//      a V8 code cache (src/cli/code-cache.ts), which Node 20 offers for scripts, not modules.
 //    The chunks sit in dist/cli/, at the depth of every src/<folder>/ module, so that paths
 //    built from import.meta.url ('../../package.json', '../../templates/...') still resolve.
 import { spawnSync } from 'node:child_process';
@@ -43,13 +44,23 @@ const common = {
   banner: { js: "import { createRequire as __distcompRequire } from 'node:module'; const require = __distcompRequire(import.meta.url);" },
 };
 
-/** main.ts imports the fast path by name; it is built on its own (below). */
+/** main.ts imports the fast path by name (when it runs from the sources); it is built on its own (below). */
 const fastPathApart = {
   name: 'submit-fast-path-apart',
   setup(b) {
-    b.onResolve({ filter: /^\.\/submit-fast-path\.ts$/ }, () => ({ path: './submit-fast-path.js', external: true }));
+    b.onResolve({ filter: /^\.\/submit-fast-path\.ts$/ }, () => ({ path: './submit-fast-path.cjs', external: true }));
   },
 };
 
 await build({ ...common, entryPoints: ['src/cli/main.ts'], splitting: true, chunkNames: '[name]-[hash]', plugins: [fastPathApart] });
-await build({ ...common, entryPoints: ['src/cli/submit-fast-path.ts'], splitting: false });
+await build({
+  ...common,
+  entryPoints: ['src/cli/submit-fast-path.ts'],
+  outExtension: { '.js': '.cjs' },
+  format: 'cjs',
+  splitting: false,
+  minifyWhitespace: true,
+  // CommonJS has no import.meta; createRequire(import.meta.url) and the like get the file's URL
+  define: { 'import.meta.url': '__distcompModuleUrl' },
+  banner: { js: 'const __distcompModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+});

@@ -4,7 +4,9 @@
 // Only the subcommand being run is imported: loading every room (fastify, sqlite, the HTTP client...)
 // took ~0.45 s per start on our 2-core machines, which every `distcomp submit` would pay.
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { loadWithCodeCache, type CachedBundle } from './code-cache.ts';
 import { exitFlushed } from './exit-flushed.ts';
 
 // `distcomp ssh` (program B) and `distcomp submit` (called by program A) run once per module
@@ -23,15 +25,30 @@ if (sub === 'ssh') {
     await runWithCommander();
   }
 } else if (sub === 'submit') {
-  const { submitFromArgv, writtenStreams } = await import('./submit-fast-path.ts');
-  const code = await submitFromArgv(process.argv.slice(3));
+  const fast = await submitFastPath();
+  const code = await fast.exports.submitFromArgv(process.argv.slice(3));
   if (code !== undefined) {
-    await exitFlushed(code, writtenStreams());
+    // a submit that went the whole way (completed 0, abnormal 1) leaves its compiled code for the next
+    if (code === 0 || code === 1) fast.save();
+    await exitFlushed(code, fast.exports.writtenStreams());
   } else {
     await runWithCommander();
   }
 } else {
   await runWithCommander();
+}
+
+/**
+ * submit's commander-free path: in dist/ its CommonJS bundle, compiled through the user's code
+ * cache (code-cache.ts); run from the sources, the module itself.
+ */
+async function submitFastPath(): Promise<CachedBundle<typeof import('./submit-fast-path.ts')>> {
+  try {
+    return loadWithCodeCache(fileURLToPath(new URL('./submit-fast-path.cjs', import.meta.url)));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return { exports: await import('./submit-fast-path.ts'), save: () => {} };
 }
 
 async function runWithCommander(): Promise<void> {

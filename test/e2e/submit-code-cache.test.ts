@@ -1,0 +1,131 @@
+// The built `distcomp submit` compiles its bundle through a V8 code cache of the user's own
+// (src/cli/code-cache.ts): made by the first submit that went its whole way, used (not rewritten)
+// by the next, replaced when V8 rejects it, never read from or written to a directory that
+// others can write, removed when it belongs to an earlier build, and off with
+// DISTCOMP_CODE_CACHE=off. Against the real relay and agent, as processes.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentProcess, Scratch } from '../helpers/agent-process.ts';
+import { RelayProcess } from '../helpers/relay-process.ts';
+import { runSubmit } from '../helpers/submit-process.ts';
+
+const SITE = 'site-code-cache';
+const TRUE = '/bin/true';
+
+describe('submit code cache', { timeout: 120_000 }, () => {
+  const s = new Scratch();
+  let relay: RelayProcess;
+  let agent: AgentProcess;
+  let n = 0;
+
+  before(async () => {
+    const calcBase = s.path('calcs');
+    mkdirSync(calcBase);
+    relay = await RelayProcess.start({ sites: { [SITE]: { commands: [TRUE] } } });
+    agent = new AgentProcess([SITE, relay.url, `calc_base:${calcBase}`, '--allow-command', TRUE], {
+      env: { ...process.env, DISTCOMP_TOKEN: relay.token() },
+    });
+    await agent.waitFor(/code = 0300/);
+  });
+
+  after(async () => {
+    await agent?.kill9();
+    await relay?.cleanup();
+    s.cleanup();
+  });
+
+  /** A fresh XDG_CACHE_HOME; the cache directory inside it. */
+  const cacheHome = (): { home: string; dir: string } => {
+    const home = s.path(`cache-${++n}`);
+    mkdirSync(home, { mode: 0o700 });
+    return { home, dir: join(home, 'distcomp') };
+  };
+
+  const submit = async (extra: NodeJS.ProcessEnv, args: string[] = []): Promise<void> => {
+    const cwd = s.path(`wf-${++n}`);
+    mkdirSync(cwd);
+    const env = { ...process.env, DISTCOMP_TOKEN: relay.token(), ...extra };
+    const r = await runSubmit([relay.url, SITE, TRUE, '', '', '--quiet', ...args], { cwd, env });
+    assert.equal(r.code, 0, r.stderr);
+  };
+
+  const caches = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.v8cache')) : []);
+
+  it('is made by the first submit (700 / 600), then used as it is', async () => {
+    const { home, dir } = cacheHome();
+    await submit({ XDG_CACHE_HOME: home });
+    const [file, ...more] = caches(dir);
+    assert.ok(file, 'a cache after the first submit');
+    assert.deepEqual(more, []);
+    assert.match(file, /^submit-fast-path\.cjs-\d+-\d+-v\d+\.\d+\.\d+-\w+\.v8cache$/);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    const path = join(dir, file);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.ok(statSync(path).size > 10_000, 'it holds the compiled functions');
+    const before = statSync(path);
+    await submit({ XDG_CACHE_HOME: home });
+    const again = statSync(path);
+    assert.equal(again.ino, before.ino, 'a cache V8 took is not written again');
+    assert.equal(again.mtimeMs, before.mtimeMs);
+  });
+
+  it('a cache V8 rejects is replaced, and the submit works all the same', async () => {
+    const { home, dir } = cacheHome();
+    await submit({ XDG_CACHE_HOME: home });
+    const [file] = caches(dir);
+    assert.ok(file);
+    const path = join(dir, file);
+    const junk = Buffer.alloc(statSync(path).size, 7);
+    writeFileSync(path, junk);
+    await submit({ XDG_CACHE_HOME: home });
+    assert.notDeepEqual(readFileSync(path), junk, 'made again');
+    const remade = statSync(path);
+    await submit({ XDG_CACHE_HOME: home });
+    assert.equal(statSync(path).ino, remade.ino, 'and that one is used');
+  });
+
+  it('is neither read nor written where others can write, nor when turned off', async () => {
+    const open = cacheHome();
+    mkdirSync(open.dir, { mode: 0o777 });
+    chmodSync(open.dir, 0o777);
+    await submit({ XDG_CACHE_HOME: open.home });
+    assert.deepEqual(caches(open.dir), [], 'nothing written to a directory others can write');
+
+    // a cache file that others can write is not read: a new one of ours replaces it
+    const shared = cacheHome();
+    await submit({ XDG_CACHE_HOME: shared.home });
+    const [file] = caches(shared.dir);
+    assert.ok(file);
+    const path = join(shared.dir, file);
+    chmodSync(path, 0o666);
+    const before = statSync(path);
+    await submit({ XDG_CACHE_HOME: shared.home });
+    assert.notEqual(statSync(path).ino, before.ino);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+
+    const off = cacheHome();
+    await submit({ XDG_CACHE_HOME: off.home, DISTCOMP_CODE_CACHE: 'off' });
+    assert.equal(existsSync(off.dir), false);
+  });
+
+  it("removes an earlier build's cache when it makes its own", async () => {
+    const { home, dir } = cacheHome();
+    mkdirSync(dir, { mode: 0o700 });
+    const stale = join(dir, 'submit-fast-path.cjs-123-456-v20.0.0-x64.v8cache');
+    writeFileSync(stale, 'old', { mode: 0o600 });
+    await submit({ XDG_CACHE_HOME: home });
+    assert.equal(existsSync(stale), false);
+    assert.equal(caches(dir).length, 1);
+  });
+
+  it('a submit that fails (exit 2) leaves no cache', async () => {
+    const { home, dir } = cacheHome();
+    const cwd = s.path(`wf-${++n}`);
+    mkdirSync(cwd);
+    const r = await runSubmit(['http://127.0.0.1:1', SITE, TRUE, '', '', '--retry', '0'], { cwd, env: { ...process.env, DISTCOMP_TOKEN: relay.token(), XDG_CACHE_HOME: home } });
+    assert.equal(r.code, 2, r.stderr);
+    assert.deepEqual(caches(dir), []);
+  });
+});
