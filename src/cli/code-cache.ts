@@ -12,7 +12,8 @@
 // this user that nobody else can write (never from /tmp), and written the same way (a new file,
 // then a rename). Its name holds the bundle's size and mtime and Node's version and
 // architecture, so a rebuilt or upgraded distcomp never meets an old cache (V8 itself checks
-// only the source's length, its own version and its flags, and rejects what does not match).
+// only the source's length, its own version and its flags, and rejects what does not match);
+// other builds' caches are removed once a week old.
 // `DISTCOMP_CODE_CACHE=off` turns it off. Any failure costs the speed-up, never the run.
 import { closeSync, constants as C, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -83,11 +84,17 @@ function writeCache(dir: string, path: string, data: Buffer, stalePrefix: string
     closeSync(fd);
   }
   renameSync(tmp, path);
-  // caches of earlier builds (or Node versions) of the same bundle
+  // other builds' (or Node versions') caches of the bundle, once unwritten for a week: not at
+  // once, so that two installations used by one user do not remove each other's at every run
+  const before = Date.now() - STALE_AFTER_MS;
   for (const name of readdirSync(dir)) {
-    if (name.startsWith(stalePrefix) && name.endsWith('.v8cache') && join(dir, name) !== path) rmSync(join(dir, name), { force: true });
+    const other = join(dir, name);
+    if (!name.startsWith(stalePrefix) || !name.endsWith('.v8cache') || other === path) continue;
+    if (lstatSync(other).mtimeMs < before) rmSync(other, { force: true });
   }
 }
+
+const STALE_AFTER_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * Runs a CommonJS bundle (exports, require, module, __filename, __dirname, as Node would) compiled

@@ -1,11 +1,10 @@
 // The built `distcomp submit` compiles its bundle through a V8 code cache of the user's own
 // (src/cli/code-cache.ts): made by the first submit that went its whole way, used (not rewritten)
 // by the next, replaced when V8 rejects it, never read from or written to a directory that
-// others can write, removed when it belongs to an earlier build, and off with
-// DISTCOMP_CODE_CACHE=off. Against the real relay and agent, as processes.
+// others can write, other builds' removed once a week old, and off with DISTCOMP_CODE_CACHE=off. Against the real relay and agent, as processes.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentProcess, Scratch } from '../helpers/agent-process.ts';
 import { RelayProcess } from '../helpers/relay-process.ts';
@@ -110,14 +109,20 @@ describe('submit code cache', { timeout: 120_000 }, () => {
     assert.equal(existsSync(off.dir), false);
   });
 
-  it("removes an earlier build's cache when it makes its own", async () => {
+  it("removes other builds' caches a week old when it makes its own, and keeps recent ones", async () => {
     const { home, dir } = cacheHome();
     mkdirSync(dir, { mode: 0o700 });
     const stale = join(dir, 'submit-fast-path.cjs-123-456-v20.0.0-x64.v8cache');
     writeFileSync(stale, 'old', { mode: 0o600 });
+    const weekAgo = new Date(Date.now() - 8 * 24 * 3600 * 1000);
+    utimesSync(stale, weekAgo, weekAgo);
+    // another installation's, in use: two installations must not remove each other's at every run
+    const recent = join(dir, 'submit-fast-path.cjs-789-1011-v20.0.0-x64.v8cache');
+    writeFileSync(recent, 'recent', { mode: 0o600 });
     await submit({ XDG_CACHE_HOME: home });
     assert.equal(existsSync(stale), false);
-    assert.equal(caches(dir).length, 1);
+    assert.equal(existsSync(recent), true);
+    assert.equal(caches(dir).length, 2);
   });
 
   it('a submit that fails (exit 2) leaves no cache', async () => {
