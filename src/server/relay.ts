@@ -94,7 +94,8 @@ export class Relay {
   private logChange(c: Calc, user: User | null, from: string, event: string, alsoWake?: string): void {
     const tell = (): void => {
       this.log.info({ acceptId: c.acceptId, siteId: c.site, user: user?.name, from, progress: c.progress, status: c.status, event }, 'calc state change');
-      this.hub.notify(calcKey(c.acceptId));
+      // a removed calc (cancelled, collected) wakes every wait on it, whatever it waits for
+      this.hub.notify(calcKey(c.acceptId), c.deletedAt === null ? c.progress : undefined);
       if (alsoWake !== undefined) this.hub.notify(alsoWake);
     };
     if (this.afterCommit) this.afterCommit.push(tell);
@@ -244,7 +245,7 @@ export class Relay {
       const c = this.lookup(user, acceptId);
       const remaining = deadline - this.opts.now();
       if (done(c.progress) || remaining <= 0 || signal.aborted) return c;
-      await this.hub.wait(calcKey(acceptId), Math.min(remaining, 5000), signal);
+      await this.hub.wait(calcKey(acceptId), Math.min(remaining, 5000), signal, done);
     }
   }
 
