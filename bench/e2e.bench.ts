@@ -115,6 +115,34 @@
 // results are judged and collected); the relay answers the agent and submit's long poll
 // (which now brings the results: calc-progress?results=1) 4 ms later; writing the two files
 // and exiting ~8 ms. The agent's post-exit path is the next thing to shorten.
+// Fifth session (2026-12-02, same VM kind). A page fault costs 12.5 us here (64 MiB touched in a
+// C loop: 16384 faults, 205 ms), against ~0.2 us on bare metal: every fresh page a process
+// touches is expensive, which is also why node -e 0 takes 110+ ms. Changes, each A/B'd in both
+// orders (paired submit wall time, 40 rounds):
+//   - the agent's spare made again 25 ms after a calc, not at once (it competed with the hand-over
+//     of the results: submit -4.4 / -4.1 ms), with a second spare for a calc claimed meanwhile
+//     (made at the claim instead, a spare cost the agent bench ~10 ms; with two, pickup p50 11.9
+//     vs 11.4 ms before);
+//   - submit's bundle compiled through a per-user V8 code cache (src/cli/code-cache.ts): -7.1 /
+//     -11 ms (CommonJS alone, without the cache: -1.5);
+//   - a quiet submit's long poll no longer woken by the steps before got return (relay CPU at the
+//     agent's calls; below this harness's noise).
+// Official runs then: difference 36.1-43.0 ms (paired 34.8-41.1) with node -e 0 at 117-130 ms,
+// target missed by 1.8-3.9 ms; when the VM slowed (node -e 0 168 ms) 47-53 ms. The phases: first
+// request -1 to 9 ms after --version's exit (was 5-14), results to exit 2.8-4.5 (was 5.4-6.1); the chain
+// from the first request to the results, 23-31 ms, is what is left: relay ~3 ms (add-calcinfo and
+// the claim) + ~1.5 (params-complete) + ~3.5 (send-results and the answer with the results), agent
+// ~2 ms from the claim to its call + ~1 to the command + ~2 from the command's end to its call,
+// zygote hop + helper exec + /bin/true ~6.
+// A scavenge (~3 ms, mostly the to-space's page faults) runs inside submit's first http.request:
+// the young generation (1 MiB) is full at that point (607 KiB used at main.js's first line, 984
+// KiB once the bundle ran). A bigger young generation is worse here (--min-semi-space-size=2:
+// +14.5 ms, more pages touched).
+// Tried and dropped: connecting to the relay while the bundle loads (+3.0 / +3.8 ms, both orders);
+// the agent's screen lines written once per turn of its event loop (+2.3 / -1.4: nothing); the
+// relay's and agent's output to files instead of pipes read by the harness (+5.7 / +0.9);
+// GLIBC_TUNABLES keeping malloc's memory (page faults per submit: relay 57 -> 44, agent 89 -> 76;
+// wall time unchanged).
 // Before (2026-11-25): undici's import cost ~170 ms of every submit, and V8 --liftoff-only was
 // needed to keep its WebAssembly parser from delaying the exit (both gone with undici).
 import { spawn } from 'node:child_process';
