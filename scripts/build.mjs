@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // `npm run build` (also run by `prepare` and `pretest`): dist/ from src/.
 //
-// 1. tsc emits every module as its own file (dist/<folder>/*.js, with source maps), as before:
-//    what imports single modules from dist (bench/files.bench.ts) keeps working.
-// 2. esbuild then bundles the CLI over it, because every module file the CLI loads cost
+// 1. tsc emits every module but the CLI's as its own file (dist/<folder>/*.js, with source
+//    maps), as before: what imports single modules from dist (bench/files.bench.ts) keeps working.
+// 2. esbuild then bundles the CLI (dist/cli/), because every module file the CLI loads cost
 //    ~0.5-1 ms to resolve and load on our 2-core machines (`distcomp submit` loaded 30 files):
-//    - dist/cli/main.js (the bin): main.ts and commander in one file; each subcommand a chunk
+//    - dist/cli/main.js (the bin, from bin.ts), CommonJS (dist/cli/package.json says so): it
+//      runs an ordinary `distcomp submit` itself, without Node's ES module loader (15-21 ms of
+//      each submit here), and imports main.mjs for everything else;
+//    - dist/cli/main.mjs: main.ts and commander in one file; each subcommand a chunk (.mjs)
 //      loaded only when it runs (code splitting), so fastify, better-sqlite3 and pino (left
 //      as packages in node_modules) load only for the commands that use them;
 //    - dist/cli/submit-fast-path.cjs: submit's commander-free path as one file of its own
@@ -15,7 +18,7 @@
 //    The chunks sit in dist/cli/, at the depth of every src/<folder>/ module, so that paths
 //    built from import.meta.url ('../../package.json', '../../templates/...') still resolve.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
@@ -44,23 +47,19 @@ const common = {
   banner: { js: "import { createRequire as __distcompRequire } from 'node:module'; const require = __distcompRequire(import.meta.url);" },
 };
 
-/** main.ts imports the fast path by name (when it runs from the sources); it is built on its own (below). */
-const fastPathApart = {
-  name: 'submit-fast-path-apart',
-  setup(b) {
-    b.onResolve({ filter: /^\.\/submit-fast-path\.ts$/ }, () => ({ path: './submit-fast-path.cjs', external: true }));
-  },
-};
+// The commands: an ES module with code splitting (dist/cli/main.mjs and its chunks).
+await build({ ...common, entryPoints: ['src/cli/main.ts'], splitting: true, chunkNames: '[name]-[hash]', outExtension: { '.js': '.mjs' } });
 
-await build({ ...common, entryPoints: ['src/cli/main.ts'], splitting: true, chunkNames: '[name]-[hash]', plugins: [fastPathApart] });
-await build({
+// CommonJS: the program itself (dist/cli/main.js, from bin.ts) and submit's bundle, so that a
+// submit never starts Node's ES module loader; dist/cli/package.json makes the .js one CommonJS.
+const commonJs = {
   ...common,
-  entryPoints: ['src/cli/submit-fast-path.ts'],
-  outExtension: { '.js': '.cjs' },
   format: 'cjs',
   splitting: false,
-  minifyWhitespace: true,
   // CommonJS has no import.meta; createRequire(import.meta.url) and the like get the file's URL
   define: { 'import.meta.url': '__distcompModuleUrl' },
   banner: { js: 'const __distcompModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
-});
+};
+await build({ ...commonJs, entryPoints: { main: 'src/cli/bin.ts' } });
+await build({ ...commonJs, entryPoints: ['src/cli/submit-fast-path.ts'], outExtension: { '.js': '.cjs' }, minifyWhitespace: true });
+writeFileSync(`${root}dist/cli/package.json`, `${JSON.stringify({ type: 'commonjs' })}\n`);

@@ -1,18 +1,17 @@
-#!/usr/bin/env node
-// The one command-line program `distcomp`; each subcommand lives in its own thin file
-// (parse, compile options, call the room that does the work, map errors to exit codes).
+// The `distcomp` program's commands, loaded as an ES module (dist/cli/main.mjs) by the
+// installed program, bin.ts, which runs `distcomp submit` itself without Node's ES module
+// loader and comes here for everything else; each subcommand lives in its own thin file (parse,
+// compile options, call the room that does the work, map errors to exit codes).
 // Only the subcommand being run is imported: loading every room (fastify, sqlite, the HTTP client...)
 // took ~0.45 s per start on our 2-core machines, which every `distcomp submit` would pay.
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { loadWithCodeCache, type CachedBundle } from './code-cache.ts';
 import { exitFlushed } from './exit-flushed.ts';
 
-// `distcomp ssh` (program B) and `distcomp submit` (called by program A) run once per module
-// run and are timed (issues 5 and 4): their ordinary command lines skip commander (10-30 ms
-// of each run here) and end with exitFlushed(), without a natural exit's teardown. Help,
-// errors and anything unusual go to the commander path below.
+// `distcomp ssh` (program B) runs once per module run and is timed (issue 5): its ordinary
+// command lines skip commander (10-30 ms of each run here) and end with exitFlushed(), without a
+// natural exit's teardown. Help, errors and anything unusual go to the commander path below,
+// as do the `distcomp submit` command lines that bin.ts leaves to commander.
 const sub = process.argv[2];
 if (sub === 'ssh') {
   const { parseSshArgv } = await import('./ssh-argv.ts');
@@ -24,31 +23,8 @@ if (sub === 'ssh') {
   } else {
     await runWithCommander();
   }
-} else if (sub === 'submit') {
-  const fast = await submitFastPath();
-  const code = await fast.exports.submitFromArgv(process.argv.slice(3));
-  if (code !== undefined) {
-    // a submit that went the whole way (completed 0, abnormal 1) leaves its compiled code for the next
-    if (code === 0 || code === 1) fast.save();
-    await exitFlushed(code, fast.exports.writtenStreams());
-  } else {
-    await runWithCommander();
-  }
 } else {
   await runWithCommander();
-}
-
-/**
- * submit's commander-free path: in dist/ its CommonJS bundle, compiled through the user's code
- * cache (code-cache.ts); run from the sources, the module itself.
- */
-async function submitFastPath(): Promise<CachedBundle<typeof import('./submit-fast-path.ts')>> {
-  try {
-    return loadWithCodeCache(fileURLToPath(new URL('./submit-fast-path.cjs', import.meta.url)));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  return { exports: await import('./submit-fast-path.ts'), save: () => {} };
 }
 
 async function runWithCommander(): Promise<void> {

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// The installed `distcomp` program (dist/cli/main.js), built as CommonJS.
+//
+// `distcomp submit` runs once per module run, in a fresh process, and is timed (issue 4). Its
+// ordinary command lines are run here, from its own CommonJS bundle compiled through the user's
+// code cache (code-cache.ts), so that such a run never starts Node's ES module loader: that cost
+// each submit 15-21 ms on our 2-core machines (e2e bench, paired A/B in both orders). It ends
+// with exitFlushed(), without a natural exit's teardown. Every other command, and the submit
+// command lines left to commander (help, errors), go on to main.ts, loaded as an ES module
+// (dist/cli/main.mjs).
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { loadWithCodeCache } from './code-cache.ts';
+import { exitFlushed } from './exit-flushed.ts';
+
+const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
+
+/** Runs an ordinary submit to its exit; false when its command line is one for commander. */
+async function submit(): Promise<boolean> {
+  const fast = loadWithCodeCache<typeof import('./submit-fast-path.ts')>(here('./submit-fast-path.cjs'));
+  const code = await fast.exports.submitFromArgv(process.argv.slice(3));
+  if (code === undefined) return false;
+  // a submit that went the whole way (completed 0, abnormal 1) leaves its compiled code for the next
+  if (code === 0 || code === 1) fast.save();
+  await exitFlushed(code, fast.exports.writtenStreams());
+  return true;
+}
+
+void (async () => {
+  if (process.argv[2] === 'submit' && await submit()) return;
+  // a path built at run time: the bundler leaves this import to Node
+  await import(pathToFileURL(here('./main.mjs')).href);
+})();
