@@ -128,7 +128,13 @@
 //   - a quiet submit's long poll no longer woken by the steps before got return (relay CPU at the
 //     agent's calls; below this harness's noise).
 // Official runs then: difference 36.1-43.0 ms (paired 34.8-41.1) with node -e 0 at 117-130 ms,
-// target missed by 1.8-3.9 ms; when the VM slowed (node -e 0 168 ms) 47-53 ms. The phases: first
+// target missed by 1.8-3.9 ms; when the VM slowed (node -e 0 168 ms) 47-53 ms.
+//   - then the installed program became CommonJS (src/cli/bin.ts), so that a submit never starts
+//     Node's ES module loader: -18.7 / -14.9 ms paired (both orders), --version unchanged (-2.0).
+//     (The phase breakdown's preload is CommonJS since, for the same reason.)
+// Official runs after it (5, node -e 0 at 114-124 ms): difference 22.8-29.7 ms (paired 22.1-29.1)
+// against a target of 34-36: met in all five, by 5-13 ms. Submit's first request now goes out
+// ~10.5 ms before --version's exit. Before the CommonJS program, the phases were: first
 // request -1 to 9 ms after --version's exit (was 5-14), results to exit 2.8-4.5 (was 5.4-6.1); the chain
 // from the first request to the results, 23-31 ms, is what is left: relay ~3 ms (add-calcinfo and
 // the claim) + ~1.5 (params-complete) + ~3.5 (send-results and the answer with the results), agent
@@ -205,7 +211,7 @@ async function interleaved(all: Series[], env: NodeJS.ProcessEnv, cwd: string): 
 
 type Marks = [string, number][];
 
-/** The marks that bench/submit-phases.mjs wrote, one process per line. */
+/** The marks that bench/submit-phases.cjs wrote, one process per line. */
 function readMarks(file: string): Marks[] {
   return readFileSync(file, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { marks: Marks }).marks);
 }
@@ -221,7 +227,7 @@ function readMarks(file: string): Marks[] {
 async function phases(env: NodeJS.ProcessEnv, cwd: string): Promise<void> {
   const versionFile = join(cwd, 'phases-version.jsonl');
   const submitFile = join(cwd, 'phases-submit.jsonl');
-  const pre = ['--import', join(import.meta.dirname, 'submit-phases.mjs')];
+  const pre = ['--require', join(import.meta.dirname, 'submit-phases.cjs')];
   for (let i = 0; i < N + WARMUP; i++) {
     const keep = i >= WARMUP;
     await timed(process.execPath, [...pre, CLI, '--version'], { ...env, DISTCOMP_BENCH_PHASES_FILE: keep ? versionFile : '' }, cwd);
