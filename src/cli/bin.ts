@@ -9,6 +9,7 @@
 // command lines left to commander (help, errors), go on to main.ts, loaded as an ES module
 // (dist/cli/main.mjs).
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { EXIT } from './cli-errors.ts';
 import { loadWithCodeCache } from './code-cache.ts';
 import { exitFlushed } from './exit-flushed.ts';
 
@@ -25,8 +26,13 @@ async function submit(): Promise<boolean> {
   return true;
 }
 
-void (async () => {
+(async () => {
   if (process.argv[2] === 'submit' && await submit()) return;
   // a path built at run time: the bundler leaves this import to Node
   await import(pathToFileURL(here('./main.mjs')).href);
-})();
+})().catch((err: unknown) => {
+  // a broken installation (a file missing) or a bug: never exit 1, which tells program A that
+  // the calc ended abnormal
+  process.stderr.write(`distcomp: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(EXIT.usage);
+});

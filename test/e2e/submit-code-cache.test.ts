@@ -4,10 +4,11 @@
 // others can write, other builds' removed once a week old, and off with DISTCOMP_CODE_CACHE=off. Against the real relay and agent, as processes.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { AgentProcess, Scratch } from '../helpers/agent-process.ts';
-import { RelayProcess } from '../helpers/relay-process.ts';
+import { CLI, RelayProcess } from '../helpers/relay-process.ts';
 import { runSubmit } from '../helpers/submit-process.ts';
 
 const SITE = 'site-code-cache';
@@ -123,6 +124,17 @@ describe('submit code cache', { timeout: 120_000 }, () => {
     assert.equal(existsSync(stale), false);
     assert.equal(existsSync(recent), true);
     assert.equal(caches(dir).length, 2);
+  });
+
+  it('a broken installation (no submit bundle) is exit 2 with the missing file named, not 1', async () => {
+    const cli = s.path('broken', 'cli');
+    mkdirSync(cli, { recursive: true });
+    for (const f of ['main.js', 'package.json']) copyFileSync(join(dirname(CLI), f), join(cli, f));
+    const r = spawnSync(process.execPath, [join(cli, 'main.js'), 'submit', relay.url, SITE, TRUE, '', ''], {
+      env: { ...process.env, DISTCOMP_TOKEN: relay.token() }, encoding: 'utf8', timeout: 30_000,
+    });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^distcomp: .*submit-fast-path\.cjs/m);
   });
 
   it('a submit that fails (exit 2) leaves no cache', async () => {
