@@ -1,7 +1,9 @@
 // The built `distcomp submit` compiles its bundle through a V8 code cache of the user's own
 // (src/cli/code-cache.ts): made by the first submit that went its whole way, used (not rewritten)
 // by the next, replaced when V8 rejects it, never read from or written to a directory that
-// others can write, other builds' removed once a week old, and off with DISTCOMP_CODE_CACHE=off. Against the real relay and agent, as processes.
+// others can write, other builds' removed once a week old, and off with DISTCOMP_CODE_CACHE=off;
+// and the CommonJS program (bin.ts) ending a broken installation with 2, never 1. Against the real
+// relay and agent, as processes.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
