@@ -6,15 +6,16 @@
 // 2. esbuild then bundles the CLI (dist/cli/), because every module file the CLI loads cost
 //    ~0.5-1 ms to resolve and load on our 2-core machines (`distcomp submit` loaded 30 files):
 //    - dist/cli/main.js (the bin, from bin.ts), CommonJS (dist/cli/package.json says so): it
-//      runs an ordinary `distcomp submit` itself, without Node's ES module loader (15-21 ms of
-//      each submit here), and imports main.mjs for everything else;
+//      runs an ordinary `distcomp submit` or `distcomp ssh` itself, without Node's ES module
+//      loader (15-21 ms of each submit here), and imports main.mjs for everything else;
 //    - dist/cli/main.mjs: main.ts and commander in one file; each subcommand a chunk (.mjs)
 //      loaded only when it runs (code splitting), so fastify, better-sqlite3 and pino (left
 //      as packages in node_modules) load only for the commands that use them;
 //    - dist/cli/submit-fast-path.cjs: submit's commander-free path as one file of its own
 //      (in the split build its modules were spread over ~10 chunks shared with the agent and
 //      the server), as CommonJS without comments or indentation: main.js compiles it through
-//      a V8 code cache (src/cli/code-cache.ts), which Node 20 offers for scripts, not modules.
+//      a V8 code cache (src/cli/code-cache.ts), which Node 20 offers for scripts, not modules;
+//      dist/cli/ssh-fast-path.cjs, the same for `distcomp ssh`.
 //    The chunks sit in dist/cli/, at the depth of every src/<folder>/ module, so that paths
 //    built from import.meta.url ('../../package.json', '../../templates/...') still resolve.
 import { spawnSync } from 'node:child_process';
@@ -61,5 +62,5 @@ const commonJs = {
   banner: { js: 'const __distcompModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
 };
 await build({ ...commonJs, entryPoints: { main: 'src/cli/bin.ts' } });
-await build({ ...commonJs, entryPoints: ['src/cli/submit-fast-path.ts'], outExtension: { '.js': '.cjs' }, minifyWhitespace: true });
+await build({ ...commonJs, entryPoints: ['src/cli/submit-fast-path.ts', 'src/cli/ssh-fast-path.ts'], outExtension: { '.js': '.cjs' }, minifyWhitespace: true });
 writeFileSync(`${root}dist/cli/package.json`, `${JSON.stringify({ type: 'commonjs' })}\n`);

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // The installed `distcomp` program (dist/cli/main.js), built as CommonJS.
 //
-// `distcomp submit` runs once per module run, in a fresh process, and is timed (issue 4). Its
-// ordinary command lines are run here, from its own CommonJS bundle compiled through the user's
-// code cache (code-cache.ts), so that such a run never starts Node's ES module loader: that cost
-// each submit 15-21 ms on our 2-core machines (e2e bench, paired A/B in both orders). It ends
-// with exitFlushed(), without a natural exit's teardown. Every other command, and the submit
-// command lines left to commander (help, errors), go on to main.ts, loaded as an ES module
+// `distcomp submit` (called by program A) and `distcomp ssh` (program B) run once per module
+// run, in a fresh process, and are timed (issues 4 and 5). Their ordinary command lines are run
+// here, each from its own CommonJS bundle compiled through the user's code cache
+// (code-cache.ts), so that such a run never starts Node's ES module loader: that cost each submit
+// 15-21 ms on our 2-core machines (e2e bench, paired A/B in both orders). They end with
+// exitFlushed(), without a natural exit's teardown. Every other command, and the command lines
+// left to commander (help, errors, anything unusual), go on to main.ts, loaded as an ES module
 // (dist/cli/main.mjs).
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EXIT } from './cli-errors.ts';
@@ -26,8 +27,20 @@ async function submit(): Promise<boolean> {
   return true;
 }
 
+/** Runs an ordinary ssh job to its exit; false when its command line is one for commander. */
+async function ssh(): Promise<boolean> {
+  const fast = loadWithCodeCache<typeof import('./ssh-fast-path.ts')>(here('./ssh-fast-path.cjs'));
+  const code = await fast.exports.sshFromArgv(process.argv.slice(3));
+  if (code === undefined) return false;
+  if (code === 0) fast.save();
+  await exitFlushed(code);
+  return true;
+}
+
 (async () => {
-  if (process.argv[2] === 'submit' && await submit()) return;
+  const sub = process.argv[2];
+  if (sub === 'submit' && await submit()) return;
+  if (sub === 'ssh' && await ssh()) return;
   // a path built at run time: the bundler leaves this import to Node
   await import(pathToFileURL(here('./main.mjs')).href);
 })().catch((err: unknown) => {

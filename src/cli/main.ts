@@ -1,31 +1,15 @@
 // The `distcomp` program's commands, loaded as an ES module (dist/cli/main.mjs) by the
-// installed program, bin.ts, which runs `distcomp submit` itself without Node's ES module
-// loader and comes here for everything else; each subcommand lives in its own thin file (parse,
-// compile options, call the room that does the work, map errors to exit codes).
-// Only the subcommand being run is imported: loading every room (fastify, sqlite, the HTTP client...)
-// took ~0.45 s per start on our 2-core machines, which every `distcomp submit` would pay.
+// installed program, bin.ts, which runs the ordinary command lines of `distcomp submit` and
+// `distcomp ssh` itself, without Node's ES module loader, and comes here for everything else
+// (those two included when commander must read them: help, errors). Each subcommand lives in its
+// own thin file (parse, compile options, call the room that does the work, map errors to exit
+// codes). Only the subcommand being run is imported: loading every room (fastify, sqlite, the
+// HTTP client...) took ~0.45 s per start on our 2-core machines, which every `distcomp submit`
+// would pay.
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { exitFlushed } from './exit-flushed.ts';
 
-// `distcomp ssh` (program B) runs once per module run and is timed (issue 5): its ordinary
-// command lines skip commander (10-30 ms of each run here) and end with exitFlushed(), without a
-// natural exit's teardown. Help, errors and anything unusual go to the commander path below,
-// as do the `distcomp submit` command lines that bin.ts leaves to commander.
-const sub = process.argv[2];
-if (sub === 'ssh') {
-  const { parseSshArgv } = await import('./ssh-argv.ts');
-  const parsed = parseSshArgv(process.argv.slice(3));
-  if (parsed !== undefined) {
-    const { runSshCli } = await import('./ssh-run.ts');
-    await runSshCli(parsed.words, parsed.flags);
-    await exitFlushed(typeof process.exitCode === 'number' ? process.exitCode : 0);
-  } else {
-    await runWithCommander();
-  }
-} else {
-  await runWithCommander();
-}
+await runWithCommander();
 
 async function runWithCommander(): Promise<void> {
   const { Command } = await import('commander');
