@@ -132,9 +132,10 @@
 //   - then the installed program became CommonJS (src/cli/bin.ts), so that a submit never starts
 //     Node's ES module loader: -18.7 / -14.9 ms paired (both orders), --version unchanged (-2.0).
 //     (The phase breakdown's preload is CommonJS since, for the same reason.)
-// Official runs after it (5, node -e 0 at 114-124 ms): difference 22.8-29.7 ms (paired 22.1-29.1)
-// against a target of 34-36: met in all five, by 5-13 ms. Submit's first request now goes out
-// ~10.5 ms before --version's exit. Before the CommonJS program, the phases were: first
+// Official runs after it (7, node -e 0 at 114-129 ms): difference 21.9-29.7 ms (paired 22.1-29.1)
+// against a target of 34-37: met in all seven, by 5-13 ms. Submit's first request now goes out
+// 9-11 ms before --version's exit; its first call (add-calcinfo) then takes 9.5-11 ms to answer
+// (6-7 before): the ~3 ms scavenge of submit's young generation still lands in it. Before the CommonJS program, the phases were: first
 // request -1 to 9 ms after --version's exit (was 5-14), results to exit 2.8-4.5 (was 5.4-6.1); the chain
 // from the first request to the results, 23-31 ms, is what is left: relay ~3 ms (add-calcinfo and
 // the claim) + ~1.5 (params-complete) + ~3.5 (send-results and the answer with the results), agent
