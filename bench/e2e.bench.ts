@@ -134,8 +134,9 @@
 //     (The phase breakdown's preload is CommonJS since, for the same reason.)
 // Official runs after it (7, node -e 0 at 114-129 ms): difference 21.9-29.7 ms (paired 22.1-29.1)
 // against a target of 34-37: met in all seven, by 5-13 ms. Submit's first request now goes out
-// 9-11 ms before --version's exit; its first call (add-calcinfo) then takes 9.5-11 ms to answer
-// (6-7 before): the ~3 ms scavenge of submit's young generation still lands in it. Before the CommonJS program, the phases were: first
+// 9-11 ms before --version's exit; its first call (add-calcinfo) takes 9.5-11 ms to answer (6-7
+// before; not looked into). The ~3 ms scavenge of submit's young generation now runs after its
+// second request went out, while it waits for the results (--trace-gc with request marks). Before the CommonJS program, the phases were: first
 // request -1 to 9 ms after --version's exit (was 5-14), results to exit 2.8-4.5 (was 5.4-6.1); the chain
 // from the first request to the results, 23-31 ms, is what is left: relay ~3 ms (add-calcinfo and
 // the claim) + ~1.5 (params-complete) + ~3.5 (send-results and the answer with the results), agent
