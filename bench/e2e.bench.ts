@@ -119,33 +119,32 @@
 // C loop: 16384 faults, 205 ms), against ~0.2 us on bare metal: every fresh page a process
 // touches is expensive, which is also why node -e 0 takes 110+ ms. Changes, each A/B'd in both
 // orders (paired submit wall time, 40 rounds):
-//   - the agent's spare made again 25 ms after a calc, not at once (it competed with the hand-over
-//     of the results: submit -4.4 / -4.1 ms), with a second spare for a calc claimed meanwhile
-//     (made at the claim instead, a spare cost the agent bench ~10 ms; with two, pickup p50 11.9
-//     vs 11.4 ms before);
-//   - submit's bundle compiled through a per-user V8 code cache (src/cli/code-cache.ts): -7.1 /
-//     -11 ms (CommonJS alone, without the cache: -1.5);
-//   - a quiet submit's long poll no longer woken by the steps before got return (relay CPU at the
-//     agent's calls; below this harness's noise).
-// Official runs then: difference 36.1-43.0 ms (paired 34.8-41.1) with node -e 0 at 117-130 ms,
-// target missed by 1.8-3.9 ms; when the VM slowed (node -e 0 168 ms) 47-53 ms.
-//   - then the installed program became CommonJS (src/cli/bin.ts), so that a submit never starts
-//     Node's ES module loader: -18.7 / -14.9 ms paired (both orders), --version unchanged (-2.0).
-//     (The phase breakdown's preload is CommonJS since, for the same reason.)
-// Official runs after it (7, node -e 0 at 114-129 ms): difference 21.9-29.7 ms (paired 22.1-29.1)
+//   1. the agent's spare made again 25 ms after a calc, not at once (it competed with the hand-over
+//      of the results: submit -4.4 / -4.1 ms), with a second spare for a calc claimed meanwhile
+//      (made at the claim instead, a spare cost the agent bench ~10 ms; with two, pickup p50 11.9
+//      vs 11.4 ms before);
+//   2. submit's bundle compiled through a per-user V8 code cache (src/cli/code-cache.ts): -7.1 /
+//      -11 ms (CommonJS alone, without the cache: -1.5);
+//   3. a quiet submit's long poll no longer woken by the steps before got return (relay CPU at the
+//      agent's calls; below this harness's noise);
+//   4. the installed program made CommonJS (src/cli/bin.ts), so that a submit never starts Node's
+//      ES module loader: -18.7 / -14.9 ms, --version unchanged (-2.0). The phase breakdown's
+//      preload is CommonJS since, for the same reason.
+// Official runs after 1-3: difference 36.1-43.0 ms (paired 34.8-41.1) with node -e 0 at 117-130
+// ms, target missed by 1.8-3.9 ms (47-53 ms when the VM slowed: node -e 0 168 ms). The phases
+// then: first request -1 to 9 ms after --version's exit (was 5-14), results to exit 2.8-4.5 (was
+// 5.4-6.1), and the chain from the first request to the results, 23-31 ms: relay ~3 ms
+// (add-calcinfo and the claim) + ~1.5 (params-complete) + ~3.5 (send-results and the answer with
+// the results), agent ~2 ms from the claim to its call + ~1 to the command + ~2 from the
+// command's end to its call, zygote hop + helper exec + /bin/true ~6. A scavenge (~3 ms, mostly
+// the to-space's page faults) ran inside submit's first http.request: the young generation (1 MiB)
+// was full there (607 KiB used at main.js's first line, 984 KiB once the bundle ran). A bigger
+// young generation is worse here (--min-semi-space-size=2: +14.5 ms, more pages touched).
+// Official runs after 4 (7, node -e 0 at 114-129 ms): difference 21.9-29.7 ms (paired 22.1-29.1)
 // against a target of 34-37: met in all seven, by 5-13 ms. Submit's first request now goes out
 // 9-11 ms before --version's exit; its first call (add-calcinfo) takes 9.5-11 ms to answer (6-7
-// before; not looked into). The ~3 ms scavenge of submit's young generation now runs after its
-// second request went out, while it waits for the results (--trace-gc with request marks). Before the CommonJS program, the phases were: first
-// request -1 to 9 ms after --version's exit (was 5-14), results to exit 2.8-4.5 (was 5.4-6.1); the chain
-// from the first request to the results, 23-31 ms, is what is left: relay ~3 ms (add-calcinfo and
-// the claim) + ~1.5 (params-complete) + ~3.5 (send-results and the answer with the results), agent
-// ~2 ms from the claim to its call + ~1 to the command + ~2 from the command's end to its call,
-// zygote hop + helper exec + /bin/true ~6.
-// A scavenge (~3 ms, mostly the to-space's page faults) runs inside submit's first http.request:
-// the young generation (1 MiB) is full at that point (607 KiB used at main.js's first line, 984
-// KiB once the bundle ran). A bigger young generation is worse here (--min-semi-space-size=2:
-// +14.5 ms, more pages touched).
+// before; not looked into). The scavenge now runs after its second request went out, while it
+// waits for the results (--trace-gc with request marks).
 // Tried and dropped: connecting to the relay while the bundle loads (+3.0 / +3.8 ms, both orders);
 // the agent's screen lines written once per turn of its event loop (+2.3 / -1.4: nothing); the
 // relay's and agent's output to files instead of pipes read by the harness (+5.7 / +0.9);
