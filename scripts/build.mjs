@@ -57,9 +57,11 @@ const commonJs = {
   ...common,
   format: 'cjs',
   splitting: false,
-  // CommonJS has no import.meta; createRequire(import.meta.url) and the like get the file's URL
+  // CommonJS has no import.meta; createRequire(import.meta.url) and the like get the file's URL.
+  // "use strict" first: the banner comes before esbuild's own directive, which it would void
+  // (the ES modules these bundles come from were strict)
   define: { 'import.meta.url': '__distcompModuleUrl' },
-  banner: { js: 'const __distcompModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+  banner: { js: '"use strict";\nconst __distcompModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
 };
 await build({ ...commonJs, entryPoints: { main: 'src/cli/bin.ts' } });
 await build({ ...commonJs, entryPoints: ['src/cli/submit-fast-path.ts', 'src/cli/ssh-fast-path.ts'], outExtension: { '.js': '.cjs' }, minifyWhitespace: true });

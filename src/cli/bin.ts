@@ -37,13 +37,24 @@ async function ssh(): Promise<boolean> {
   return true;
 }
 
+// Set once the command has run to its end. An ES module whose top-level await never settles
+// ends with 13; here the event loop running empty before that would end with 0, which program A
+// reads as a completed calc: such an end is an error. ('beforeExit' comes only when the loop ran
+// empty, never on process.exit(): commander's --help and --version, exitFlushed().)
+let finished = false;
+process.on('beforeExit', () => {
+  if (finished || (process.exitCode !== undefined && process.exitCode !== 0)) return;
+  process.stderr.write('distcomp: ended before the command finished (nothing was left to wait for)\n');
+  process.exitCode = EXIT.usage;
+});
+
 (async () => {
   const sub = process.argv[2];
   if (sub === 'submit' && await submit()) return;
   if (sub === 'ssh' && await ssh()) return;
   // a path built at run time: the bundler leaves this import to Node
   await import(pathToFileURL(here('./main.mjs')).href);
-})().catch((err: unknown) => {
+})().then(() => (finished = true), (err: unknown) => {
   // a broken installation (a file missing) or a bug: never exit 1, which tells program A that
   // the calc ended abnormal
   process.stderr.write(`distcomp: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -1,17 +1,16 @@
 // The built `distcomp submit` compiles its bundle through a V8 code cache of the user's own
 // (src/cli/code-cache.ts): made by the first submit that went its whole way, used (not rewritten)
 // by the next, replaced when V8 rejects it, never read from or written to a directory that
-// others can write, other builds' removed once a week old, and off with DISTCOMP_CODE_CACHE=off;
-// and the CommonJS program (bin.ts) ending a broken installation with 2, never 1. Against the real
-// relay and agent, as processes.
+// others can write (nor made in one of another user), touched when used, other builds' removed
+// once a week old, and off with DISTCOMP_CODE_CACHE=off. Against the real relay and agent, as
+// processes.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AgentProcess, Scratch } from '../helpers/agent-process.ts';
 import { CLI, RelayProcess } from '../helpers/relay-process.ts';
-import { runSubmit } from '../helpers/submit-process.ts';
+import { runSubmit, runSubmitWith } from '../helpers/submit-process.ts';
 
 const SITE = 'site-code-cache';
 const TRUE = '/bin/true';
@@ -61,16 +60,18 @@ describe('submit code cache', { timeout: 120_000 }, () => {
     const [file, ...more] = caches(dir);
     assert.ok(file, 'a cache after the first submit');
     assert.deepEqual(more, []);
-    assert.match(file, /^submit-fast-path\.cjs-\d+-\d+-v\d+\.\d+\.\d+-\w+\.v8cache$/);
+    assert.match(file, /^submit-fast-path\.cjs-\d+-\d+-\d+-\d+-v\d+\.\d+\.\d+-\w+\.v8cache$/, 'size, inode, ctime, mtime, Node, arch');
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     const path = join(dir, file);
     assert.equal(statSync(path).mode & 0o777, 0o600);
     assert.ok(statSync(path).size > 10_000, 'it holds the compiled functions');
     const before = statSync(path);
+    const hourAgo = new Date(Date.now() - 3600_000);
+    utimesSync(path, hourAgo, hourAgo);
     await submit({ XDG_CACHE_HOME: home });
     const again = statSync(path);
     assert.equal(again.ino, before.ino, 'a cache V8 took is not written again');
-    assert.equal(again.mtimeMs, before.mtimeMs);
+    assert.ok(again.mtimeMs > hourAgo.getTime() + 1000, 'but touched: used now');
   });
 
   it('a cache V8 rejects is replaced, and the submit works all the same', async () => {
@@ -107,6 +108,14 @@ describe('submit code cache', { timeout: 120_000 }, () => {
     assert.notEqual(statSync(path).ino, before.ino);
     assert.equal(statSync(path).mode & 0o777, 0o600);
 
+    // root with another user's home (sudo -E): nothing is created in a directory not its own
+    if (process.getuid?.() === 0) {
+      const foreign = cacheHome();
+      chownSync(foreign.home, 65534, 65534);
+      await submit({ XDG_CACHE_HOME: foreign.home });
+      assert.equal(existsSync(foreign.dir), false, 'no distcomp directory made in a directory of another user');
+    }
+
     const off = cacheHome();
     await submit({ XDG_CACHE_HOME: off.home, DISTCOMP_CODE_CACHE: 'off' });
     assert.equal(existsSync(off.dir), false);
@@ -128,15 +137,27 @@ describe('submit code cache', { timeout: 120_000 }, () => {
     assert.equal(caches(dir).length, 2);
   });
 
-  it('a broken installation (no submit bundle) is exit 2 with the missing file named, not 1', async () => {
-    const cli = s.path('broken', 'cli');
+  it('a bundle changed in place, same length and same mtime, never runs the old cache', async () => {
+    // V8 checks only the source's length: the cache's name must tell the new file from the old
+    const cli = s.path('inplace', 'cli');
     mkdirSync(cli, { recursive: true });
-    for (const f of ['main.js', 'package.json']) copyFileSync(join(dirname(CLI), f), join(cli, f));
-    const r = spawnSync(process.execPath, [join(cli, 'main.js'), 'submit', relay.url, SITE, TRUE, '', ''], {
-      env: { ...process.env, DISTCOMP_TOKEN: relay.token() }, encoding: 'utf8', timeout: 30_000,
-    });
-    assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /^distcomp: .*submit-fast-path\.cjs/m);
+    for (const f of ['main.js', 'package.json', 'submit-fast-path.cjs']) copyFileSync(join(dirname(CLI), f), join(cli, f));
+    const bundle = join(cli, 'submit-fast-path.cjs');
+    const { home } = cacheHome();
+    const env = { ...process.env, DISTCOMP_TOKEN: relay.token(), XDG_CACHE_HOME: home };
+    const go = async (): Promise<string> => {
+      const cwd = s.path(`wf-${++n}`);
+      mkdirSync(cwd);
+      const r = await runSubmitWith(join(cli, 'main.js'), [relay.url, SITE, TRUE, '', ''], { cwd, env });
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    assert.match(await go(), /calc status = completed/);
+    const old = statSync(bundle);
+    writeFileSync(bundle, readFileSync(bundle, 'utf8').replace('calc status = ', 'calc STATUS = '));
+    utimesSync(bundle, old.atime, old.mtime);
+    assert.equal(statSync(bundle).size, old.size);
+    assert.match(await go(), /calc STATUS = completed/, 'the new code ran');
   });
 
   it('a submit that fails (exit 2) leaves no cache', async () => {

@@ -10,8 +10,8 @@ export class SubmitProcess {
   readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: (() => void)[] = [];
 
-  constructor(args: string[], o: { cwd: string; env?: NodeJS.ProcessEnv }) {
-    this.child = spawn(process.execPath, [CLI, 'submit', ...args], {
+  constructor(args: string[], o: { cwd: string; env?: NodeJS.ProcessEnv; cli?: string }) {
+    this.child = spawn(process.execPath, [o.cli ?? CLI, 'submit', ...args], {
       cwd: o.cwd, env: o.env ?? { ...process.env, DISTCOMP_TOKEN: '' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     const poke = (): void => {
@@ -76,4 +76,9 @@ export class SubmitProcess {
 /** Runs submit to its end. */
 export function runSubmit(args: string[], o: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new SubmitProcess(args, o).done(o.timeoutMs);
+}
+
+/** Runs submit to its end with another copy of the program (`cli`: its main.js). */
+export function runSubmitWith(cli: string, args: string[], o: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new SubmitProcess(args, { ...o, cli }).done(o.timeoutMs);
 }

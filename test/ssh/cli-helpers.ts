@@ -1,14 +1,14 @@
-// Run `distcomp ssh` as a real process (from src through tsx, so no build is needed) and
+// Run `distcomp ssh` as a real process, the installed program from dist/ (`npm test` builds it
+// first), so that the tests go the way a module run goes (bin.ts and its CommonJS bundle), and
 // small file helpers for the ssh tests.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CLI } from '../helpers/relay-process.ts';
 import type { SshdFixture } from '../helpers/sshd.ts';
 
-const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-const TSX = import.meta.resolve('tsx');
 
 export interface CliResult {
   code: number | null;
@@ -21,7 +21,7 @@ export function distcompSsh(
   options: { cwd: string; timeoutMs?: number; onStderr?: (text: string) => void; env?: NodeJS.ProcessEnv },
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, 'ssh', ...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'ssh', ...args], { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
