@@ -30,7 +30,7 @@ const requireBuiltin = createRequire(import.meta.url);
 
 export interface CachedBundle<T> {
   exports: T;
-  /** Writes the code cache (with every function compiled so far) unless one was used; never throws. */
+  /** Writes the code cache (with every function compiled so far), or marks the one used as used now; never throws. */
   save(): void;
 }
 
