@@ -16,26 +16,26 @@ import { exitFlushed } from './exit-flushed.ts';
 
 const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 
-/** Runs an ordinary submit to its exit; false when its command line is one for commander. */
-async function submit(): Promise<boolean> {
-  const fast = loadWithCodeCache<typeof import('./submit-fast-path.ts')>(here('./submit-fast-path.cjs'));
-  const code = await fast.exports.submitFromArgv(process.argv.slice(3));
+/**
+ * Runs an ordinary command line from a CommonJS bundle to its exit; false when it is one for
+ * commander. `keepsCode`: whether a run that ended so leaves its compiled code for the next;
+ * `streams`: those it wrote to, for exitFlushed() (both when not given).
+ */
+async function fastPath<M>(bundle: string, run: (m: M) => Promise<number | undefined>, keepsCode: (code: number) => boolean, streams?: (m: M) => NodeJS.WriteStream[]): Promise<boolean> {
+  const fast = loadWithCodeCache<M>(here(bundle));
+  const code = await run(fast.exports);
   if (code === undefined) return false;
-  // a submit that went the whole way (completed 0, abnormal 1) leaves its compiled code for the next
-  if (code === 0 || code === 1) fast.save();
-  await exitFlushed(code, fast.exports.writtenStreams());
+  if (keepsCode(code)) fast.save();
+  await exitFlushed(code, streams?.(fast.exports));
   return true;
 }
 
-/** Runs an ordinary ssh job to its exit; false when its command line is one for commander. */
-async function ssh(): Promise<boolean> {
-  const fast = loadWithCodeCache<typeof import('./ssh-fast-path.ts')>(here('./ssh-fast-path.cjs'));
-  const code = await fast.exports.sshFromArgv(process.argv.slice(3));
-  if (code === undefined) return false;
-  if (code === 0) fast.save();
-  await exitFlushed(code);
-  return true;
-}
+const args = process.argv.slice(3);
+type SubmitPath = typeof import('./submit-fast-path.ts');
+type SshPath = typeof import('./ssh-fast-path.ts');
+// a submit that went the whole way (completed 0, abnormal 1), an ssh job that succeeded
+const submit = (): Promise<boolean> => fastPath<SubmitPath>('./submit-fast-path.cjs', (m) => m.submitFromArgv(args), (code) => code === 0 || code === 1, (m) => m.writtenStreams());
+const ssh = (): Promise<boolean> => fastPath<SshPath>('./ssh-fast-path.cjs', (m) => m.sshFromArgv(args), (code) => code === 0);
 
 // Set once the command has run to its end. An ES module whose top-level await never settles
 // ends with 13; here the event loop running empty before that would end with 0, which program A
