@@ -136,17 +136,15 @@ export function loadWithCodeCache<T>(file: string, env: NodeJS.ProcessEnv = proc
   }
   const cacheFd = dir !== null && cachePath !== null ? openCache(dir, cachePath) : null;
   let cachedData: Buffer | undefined;
-  if (cacheFd !== null) {
-    try {
-      cachedData = readFileSync(cacheFd);
-    } catch {
-      // as if there were none
-    } finally {
-      closeSync(cacheFd);
-    }
+  try {
+    if (cacheFd !== null) cachedData = readFileSync(cacheFd);
+  } catch {
+    // as if there were none
   }
   const script: Script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
-  const used = cachedData !== undefined && !script.cachedDataRejected;
+  // the cache V8 took stays open until save() marks it used; any other is closed now
+  let usedFd = cachedData !== undefined && !script.cachedDataRejected ? cacheFd : null;
+  if (cacheFd !== null && usedFd === null) closeSync(cacheFd);
   const module = { exports: {} as T };
   (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, createRequire(file), module, file, dirname(file));
   return {
@@ -154,23 +152,15 @@ export function loadWithCodeCache<T>(file: string, env: NodeJS.ProcessEnv = proc
     save(): void {
       if (dir === null || cachePath === null) return;
       try {
-        if (used) touch(dir, cachePath);
+        // a cache used is marked used now (its mtime), so that no other installation's run removes it
+        if (usedFd !== null) futimesSync(usedFd, new Date(), new Date());
         else writeCache(dir, cachePath, script.createCachedData(), prefix);
       } catch {
         // a read-only or full home: no cache, as before
+      } finally {
+        if (usedFd !== null) closeSync(usedFd);
+        usedFd = null;
       }
     },
   };
-}
-
-/** Marks a cache as used now (its mtime), so that no other installation's run removes it. */
-function touch(dir: string, path: string): void {
-  const fd = openCache(dir, path);
-  if (fd === null) return;
-  try {
-    const now = new Date();
-    futimesSync(fd, now, now);
-  } finally {
-    closeSync(fd);
-  }
 }
