@@ -150,7 +150,7 @@ export class SpareWorkdir {
 
 /**
  * A worker's two spares. One is used per calc, and the one used is made again only
- * `refillMs` after the calc ended (WorkerSpares.afterCalc): the calc's results are being handed
+ * `refillMs` after the calc ended (fill() with `afterCalc`): the calc's results are being handed
  * over then (the relay answers the workflow side's wait, which writes its files and exits), and
  * a spare's directory, files and forked helper took the two cores from that hand-over on our
  * machines (`distcomp submit` ~6 ms slower in the e2e bench, A/B in both orders). The other
